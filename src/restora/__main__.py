@@ -1,0 +1,5 @@
+import sys
+
+from restora.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line interface (typer). Thin: every command calls the Python API."""

@@ -1,0 +1,75 @@
+"""The ``restora`` command. Sub-command modules register themselves via ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from restora import __version__
+from restora.errors import RestoraError
+
+app = typer.Typer(
+    name="restora",
+    help="Image restoration: degrade, restore, measure and benchmark images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+# Each module in restora.cli that exists and defines register(app) adds its commands.
+COMMAND_MODULES = (
+    "degrade",
+    "metrics",
+    "bench",
+    "classical",
+    "models",
+    "train",
+    "restore",
+    "serve",
+)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"restora.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"restora.cli.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a :class:`RestoraError` becomes a one-line message and exit code 2."""
+    try:
+        app(args=argv, prog_name="restora")
+    except RestoraError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
