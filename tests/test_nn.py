@@ -1,0 +1,105 @@
+"""Architectures: shapes, gradients, dtypes, descriptors and FLOPs."""
+
+import pytest
+import torch
+
+from restora.errors import InvalidParameterError
+from restora.nn import create_model, describe, get_arch, list_archs
+
+TINY = {
+    "dncnn": dict(depth=5, features=8),
+    "ffdnet": dict(depth=4, features=8),
+    "unet": dict(features=4, levels=3),
+    "srcnn": dict(features=(8, 4)),
+    "vdsr": dict(depth=4, features=8),
+    "srresnet": dict(blocks=1, features=8, scale=4),
+    "rrdb": dict(blocks=1, features=8, growth=4, scale=4),
+    "vgg-discriminator": dict(features=4),
+    "unet-discriminator": dict(features=4),
+    "nafnet": dict(width=4, enc_blocks=(1, 1), dec_blocks=(1, 1)),
+    "multistage": dict(features=8, growth=4),
+    "deepdeblur": dict(features=8, blocks=1),
+}
+
+
+def _inputs(name, model, h=32, w=40):
+    d = describe(model, measure_flops=False)
+    x = torch.rand(2, d.in_channels, h, w)
+    extra = (torch.full((2, 1, h, w), 25 / 255),) if d.condition == "noise_map" else ()
+    return d, x, extra
+
+
+def test_every_arch_is_covered():
+    assert {s.name for s in list_archs()} == set(TINY)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shapes_and_gradients(name):
+    torch.manual_seed(0)
+    model = create_model(name, **TINY[name])
+    d, x, extra = _inputs(name, model)
+    # odd sizes work for image-to-image models (they pad internally or are fully conv)
+    if d.task != "discriminator" and d.size_multiple == 1:
+        d, x, extra = _inputs(name, model, 33, 37)
+    x.requires_grad_(True)
+    y = model(x, *extra)
+    if name == "vgg-discriminator":
+        assert y.shape == (2, 1)
+    elif name == "unet-discriminator":
+        assert y.shape == (2, 1, *x.shape[-2:])
+    else:
+        assert y.shape == (2, d.out_channels, x.shape[2] * d.scale, x.shape[3] * d.scale)
+    y.float().square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["dncnn", "unet", "nafnet", "rrdb", "multistage"])
+def test_bfloat16_forward_close_to_float32(name):
+    torch.manual_seed(0)
+    model = create_model(name, **TINY[name]).eval()
+    d, x, extra = _inputs(name, model)
+    assert "bfloat16" in d.dtypes
+    with torch.no_grad():
+        ref = model(x, *extra)
+        low = model.to(torch.bfloat16)(x.bfloat16(), *(e.bfloat16() for e in extra)).float()
+    assert low.dtype == torch.float32
+    assert (low - ref).abs().mean() < 0.05 * ref.abs().mean() + 1e-2
+
+
+def test_flops_match_analytic_count_for_dncnn():
+    model = create_model("dncnn", in_channels=1, features=64, depth=17)
+    d = describe(model)
+    macs = 9 * 1 * 64 + 15 * 9 * 64 * 64 + 9 * 64 * 1
+    assert d.flops_per_pixel == pytest.approx(2 * macs, rel=1e-9)
+    assert d.params == 556_097  # the published DnCNN-S count with BN (0.56 M)
+
+
+def test_flops_scale_with_output_resolution_for_sr():
+    m4 = describe(create_model("srresnet", blocks=1, features=8, scale=4))
+    m2 = describe(create_model("srresnet", blocks=1, features=8, scale=2))
+    assert m4.flops_per_pixel > m2.flops_per_pixel
+
+
+def test_descriptor_fields():
+    d = describe(create_model("unet", features=4, levels=4))
+    assert d.size_multiple == 8 and d.task == "restore" and d.scale == 1
+    assert describe(create_model("rrdb", scale=2, blocks=1, features=8, growth=4)).size_multiple == 2
+
+
+def test_unknown_arch_and_bad_args_are_one_line_errors():
+    with pytest.raises(InvalidParameterError, match="unknown architecture 'nope'; available: .*dncnn"):
+        get_arch("nope")
+    with pytest.raises(InvalidParameterError, match="bad arguments for architecture 'dncnn'"):
+        create_model("dncnn", colour=True)
+
+
+def test_multistage_and_multiscale_expose_intermediate_outputs():
+    ms = create_model("multistage", **TINY["multistage"])
+    outs = ms.forward_stages(torch.rand(1, 3, 30, 34))
+    assert len(outs) == 3 and all(o.shape == (1, 3, 30, 34) for o in outs)
+    dd = create_model("deepdeblur", **TINY["deepdeblur"])
+    scales = dd.forward_scales(torch.rand(1, 3, 32, 32))
+    assert [s.shape[-1] for s in scales] == [8, 16, 32]
