@@ -48,9 +48,14 @@ def synthetic_depth(height: int, width: int, rng: RngLike = None) -> tuple[np.nd
 
 
 def transmission(depth: np.ndarray, beta: float) -> np.ndarray:
-    """Transmission map ``t = exp(-beta * depth)`` (float32, in (0, 1] for depth >= 0)."""
+    """Transmission map ``t = exp(-beta * depth)`` (float32, in (0, 1] for depth >= 0).
+
+    Values that would underflow float32 are held at its smallest normal number, so ``t``
+    never reaches 0 (such pixels are the airlight to float precision anyway).
+    """
     b = check_range("beta", beta, 0, None)
-    return np.exp(-b * np.asarray(depth, dtype=np.float64)).astype(np.float32)
+    t = np.exp(-b * np.asarray(depth, dtype=np.float64))
+    return np.maximum(t, np.finfo(np.float32).tiny).astype(np.float32)
 
 
 def _airlight(airlight: float | Sequence[float], channels: int) -> np.ndarray:
