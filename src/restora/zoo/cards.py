@@ -1,0 +1,58 @@
+"""Model cards: the JSON that travels with every weights file."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from restora.errors import ConfigError
+
+
+@dataclass
+class ModelCard:
+    """What a weights file is, how it was made and how well it does.
+
+    ``scores`` maps a benchmark key (e.g. ``"denoise-gray-s25/BSD68"``) to metric values
+    measured by ``restora bench``; ``training`` records data, recipe, steps, seed and hardware.
+    """
+
+    name: str
+    arch: str
+    args: dict[str, Any]
+    task: str
+    description: str = ""
+    scale: int = 1
+    channels: int = 3
+    noise_range: list[float] | None = None  # sigma (8-bit levels) the model was trained on
+    quality_range: list[int] | None = None  # JPEG qualities the model was trained on
+    training: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    sha256: str = ""
+    license: str = "Apache-2.0"
+    format_version: int = 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model card") -> "ModelCard":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        missing = [k for k in ("name", "arch", "args", "task") if k not in data]
+        if missing:
+            raise ConfigError(f"{source} lacks required field(s): {', '.join(missing)}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "ModelCard":
+        p = Path(path)
+        try:
+            return cls.from_json(p.read_text(), source=str(p))
+        except OSError as exc:
+            raise ConfigError(f"cannot read model card {p}: {exc.strerror}") from None

@@ -1,0 +1,67 @@
+"""Expose every zoo model as a restorer in :mod:`restora.restorers` (kind ``"neural"``)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from restora.errors import InvalidParameterError
+from restora.restorers import TASKS, RestorerInfo, register
+from restora.zoo.cards import ModelCard
+from restora.zoo.store import LoadedModel, list_models, load
+
+
+class NeuralRestorer:
+    """A loaded model behind a :class:`~restora.engine.TiledEngine`, as a restorer callable.
+
+    Gray models run per channel on colour images; colour models see gray images replicated
+    to RGB and return their mean. ``params`` and ``flops_per_pixel`` are exposed for tables.
+    """
+
+    def __init__(self, loaded: LoadedModel, *, device: str = "auto", dtype: str = "auto", tile: int | str | None = "auto", overlap: int = 32, batch_size: int = 4, compile: bool = False) -> None:
+        from restora.engine import TiledEngine
+        from restora.nn.registry import describe
+
+        self.card = loaded.card
+        self.descriptor = describe(loaded.model)
+        self.params = self.descriptor.params
+        self.flops_per_pixel = self.descriptor.flops_per_pixel
+        self.engine = TiledEngine(loaded.model, self.descriptor, device=device, dtype=dtype, tile=tile, overlap=overlap, batch_size=batch_size, compile=compile)
+
+    def __call__(self, image: np.ndarray, **condition: Any) -> np.ndarray:
+        scale = condition.get("scale")
+        if scale is not None and self.descriptor.scale != 1 and int(scale) != self.descriptor.scale:
+            raise InvalidParameterError(f"model {self.card.name} upscales x{self.descriptor.scale}, but scale={scale} was asked")
+        sigma = condition.get("sigma")
+        img = np.asarray(image, np.float32)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        c = img.shape[2]
+        want = self.descriptor.in_channels
+        if c == want:
+            return self.engine(img, sigma=sigma)
+        if want == 1:
+            return np.concatenate([self.engine(img[:, :, i : i + 1], sigma=sigma) for i in range(c)], axis=2)
+        if want == 3 and c == 1:
+            return self.engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
+        raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
+
+
+def _factory(card: ModelCard) -> Callable[..., NeuralRestorer]:
+    def build(**options: Any) -> NeuralRestorer:
+        return NeuralRestorer(load(card.name), **options)
+
+    return build
+
+
+def _task_of(card: ModelCard) -> str | None:
+    if card.task in TASKS:
+        return card.task
+    return None
+
+
+for _card in list_models():
+    _task = _task_of(_card)
+    if _task is not None:
+        register(RestorerInfo(name=_card.name, task=_task, kind="neural", description=_card.description or _card.arch, factory=_factory(_card), blind=_card.task != "sr" and _card.noise_range is not None))

@@ -1,0 +1,84 @@
+"""Zoo: safetensors + card round trip, checksums, cache, restorer wrapper, safe loading."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from restora import zoo
+from restora.errors import ConfigError, MissingResourceError, RestoraError
+from restora.nn import create_model
+from restora.zoo.restorers import NeuralRestorer
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("dncnn", in_channels=1, depth=3, features=4)
+    card = zoo.ModelCard(name="tiny-dn", arch="dncnn", args={}, task="denoise", channels=1, noise_range=[0, 75],
+                         training={"data": "synthetic", "steps": 0})
+    path = zoo.save_model(model, tmp_path / "tiny-dn.safetensors", card)
+    return model, path
+
+
+def test_round_trip_is_exact_and_card_filled(saved):
+    model, path = saved
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["arch"] == "dncnn" and card["args"]["depth"] == 3 and len(card["sha256"]) == 64
+    loaded = zoo.load(path)
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model.eval()(x))
+    assert loaded.descriptor.in_channels == 1
+
+
+def test_checksum_mismatch_and_missing_card(saved, tmp_path):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(RestoraError, match="checksum mismatch"):
+        zoo.load(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(MissingResourceError, match="model card"):
+        zoo.load(path)
+
+
+def test_bad_card_is_config_error(tmp_path, saved):
+    _, path = saved
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        zoo.load(path)
+
+
+def test_cache_install_and_list(saved, tmp_path, monkeypatch):
+    _, path = saved
+    monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    dest = zoo.install(path)
+    assert dest.exists() and "tiny-dn" in [c.name for c in zoo.list_models()]
+    assert zoo.load("tiny-dn").card.name == "tiny-dn"
+    with pytest.raises(MissingResourceError, match="model 'nope' not found"):
+        zoo.load("nope")
+
+
+def test_neural_restorer_handles_channels(saved):
+    restorer = NeuralRestorer(zoo.load(saved[1]), tile=None)
+    rgb = np.random.default_rng(0).random((12, 14, 3), dtype=np.float32)
+    assert restorer(rgb).shape == (12, 14, 3)  # gray model per channel
+    assert restorer.params > 0 and restorer.flops_per_pixel > 0
+
+
+def test_third_party_loading_is_weights_only(tmp_path):
+    good = tmp_path / "good.pth"
+    torch.save({"params_ema": {"w": torch.ones(2)}}, good)
+    assert torch.equal(zoo.load_third_party_state(good)["w"], torch.ones(2))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "bad.pth"
+    torch.save({"x": Evil()}, bad)
+    with pytest.raises(RestoraError, match="cannot be loaded safely"):
+        zoo.load_third_party_state(bad)
