@@ -20,13 +20,12 @@ def list_cmd() -> None:
     from restora import zoo
 
     table = Table(title="restora models")
-    for col in ("name", "task", "arch", "scale", "params", "headline score"):
+    for col in ("name", "task", "arch", "scale", "channels", "headline score"):
         table.add_column(col)
     for card in zoo.list_models():
-        params = "-"
         head = next(iter(card.scores.items()), None)
-        score = f"{head[0]}: {head[1].get('psnr', '-')}" if head else "-"
-        table.add_row(card.name, card.task, card.arch, str(card.scale), params, score)
+        score = f"{head[0]}: {head[1].get('psnr', '-')} dB" if head else "-"
+        table.add_row(card.name, card.task, card.arch, str(card.scale), str(card.channels), score)
     console.print(table)
 
 
