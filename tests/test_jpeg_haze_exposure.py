@@ -24,8 +24,6 @@ from restora.degrade import (
 )
 from restora.errors import InvalidParameterError
 
-from conftest import synthetic_image
-
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
