@@ -31,9 +31,6 @@ from restora.io import (
     write_image,
 )
 
-MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
-
-
 def levels(shape: tuple[int, ...], depth: int, seed: int = 0) -> np.ndarray:
     """Random float32 image whose values lie exactly on the ``depth``-bit grid."""
     top = 2**depth - 1
@@ -231,6 +228,57 @@ def test_orientation_applied_to_16_bit_colour(tmp_path):
     back, info = read_image_info(path)
     np.testing.assert_array_equal(back, np.rot90(stored, k=1))
     assert info.orientation == 8 and parse_exif(info.exif)[0x0112] == 1
+
+
+@pytest.mark.parametrize("channels,depth", [(3, 8), (2, 16), (3, 16)])
+def test_tiff_orientation_tag_applied(tmp_path, channels, depth):
+    import tifffile
+
+    stored = levels((5, 8, channels), depth, seed=channels)
+    path = tmp_path / "o.tif"
+    data = np.round(stored * (2**depth - 1)).astype(np.uint8 if depth == 8 else np.uint16)
+    tifffile.imwrite(
+        path,
+        data,
+        photometric="rgb" if channels == 3 else "minisblack",
+        extrasamples=["unassalpha"] if channels == 2 else None,
+        extratags=[(274, "H", 1, 6, True)],
+        metadata=None,
+    )
+    back, info = read_image_info(path)
+    np.testing.assert_array_equal(back, np.rot90(stored, k=-1))
+    assert info.orientation == 6 and info.bit_depth == depth and info.channels == channels
+    np.testing.assert_array_equal(read_image(path, apply_orientation=False), stored)
+
+
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_16_bit_tiff_opencv_fallback_keeps_orientation_ours(tmp_path, orientation, monkeypatch):
+    """Without imagecodecs tifffile cannot decode LZW; OpenCV then decodes, and must not turn
+    the pixels itself (it would, for TIFFs), so the orientation is applied exactly once."""
+    import tifffile
+
+    stored = levels((5, 8, 3), 16)
+    path = tmp_path / "o.tif"
+    data = np.round(stored * 65535).astype(np.uint16)
+    tifffile.imwrite(path, data, photometric="rgb", extratags=[(274, "H", 1, orientation, True)], metadata=None)
+
+    def needs_codec(self, *args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", needs_codec)
+    expected = np.rot90(stored, k=-1) if orientation == 6 else stored[::-1, ::-1]
+    np.testing.assert_array_equal(read_image(path), expected)
+    np.testing.assert_array_equal(read_image(path, apply_orientation=False), stored)
+
+
+def test_lzw_16_bit_tiff_reads(tmp_path):
+    import cv2
+
+    stored = levels((6, 7, 3), 16)
+    data = np.round(stored * 65535).astype(np.uint16)[:, :, ::-1]
+    ok, buf = cv2.imencode(".tif", data, [cv2.IMWRITE_TIFF_COMPRESSION, cv2.IMWRITE_TIFF_COMPRESSION_LZW])
+    (tmp_path / "lzw.tif").write_bytes(buf.tobytes())
+    np.testing.assert_array_equal(read_image(tmp_path / "lzw.tif"), stored)
 
 
 # --------------------------------------------------------------------------- metadata

@@ -90,6 +90,7 @@ DEFAULT_MAX_PIXELS = 80_000_000
 MAX_PIXELS: int | None = None
 
 _ORIENTATION_TAG = 0x0112
+_INVERSE_ORIENTATION = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
 _EXIF_PREFIX = b"Exif\x00\x00"
 # TIFF IFD0 tags that describe the picture rather than the file layout; only these are carried
 # from a TIFF's IFD0 into ImageInfo.exif (strip offsets etc. would be meaningless elsewhere).
@@ -303,28 +304,38 @@ def _read_with_pillow(p: Path, im: Image.Image, apply_orientation: bool) -> tupl
     if n_frames > 1 and fmt != "JPEG":  # MPO JPEGs carry extra views; frame 0 is the photo
         warnings.warn(f"{p} has {n_frames} frames/pages; reading the first", ImageWarning, stacklevel=4)
     icc = im.info.get("icc_profile") or None
+    if fmt == "TIFF":  # before load(): Pillow's TIFF loader applies and removes the orientation
+        exif_obj = _tiff_exif(im)
+        orientation = _orientation_of(exif_obj)
 
-    if _is_high_bit_colour(im):
+    high_bit = _is_high_bit_colour(im)
+    if high_bit:
         if _rawmode(im).startswith("LA;"):  # Pillow opens 16-bit gray + alpha PNGs as RGBA
             mode = "LA"
-        arr = _decode_with_opencv(p, mode)
+        arr = _decode_tiff_high_bit(p) if fmt == "TIFF" else _decode_png_high_bit(p, mode)
         bit_depth = 16
     else:
         im.load()
         icc = im.info.get("icc_profile") or icc
         im, icc = _to_standard_mode(p, im, icc)
         arr, bit_depth = _pil_to_float(im)
-
-    exif_obj = _exif_of(src) if fmt != "TIFF" else _tiff_exif(src)
-    orientation = _orientation_of(exif_obj)
-    dpi = _dpi_of(src.info.get("dpi"))
+    if fmt != "TIFF":  # after load(): a PNG's eXIf chunk may follow the pixel data
+        exif_obj = _exif_of(src)
+        orientation = _orientation_of(exif_obj)
     exif_bytes = _exif_bytes(src, exif_obj, fmt)
+    dpi = _dpi_of(src.info.get("dpi"))
+
+    # Pillow >= 10 turns TIFF pixels upright while loading them (and drops the tag)
+    pillow_turned = fmt == "TIFF" and not high_bit and orientation != 1 and _ORIENTATION_TAG not in src.tag_v2
     if apply_orientation and orientation != 1:
-        arr = _apply_orientation(arr, orientation)
+        if not pillow_turned:
+            arr = _apply_orientation(arr, orientation)
         if dpi is not None and orientation >= 5:
             dpi = (dpi[1], dpi[0])
         exif_obj[_ORIENTATION_TAG] = 1
         exif_bytes = exif_obj.tobytes()
+    elif pillow_turned:
+        arr = _apply_orientation(arr, _INVERSE_ORIENTATION[orientation])
     info = ImageInfo(
         path=p,
         format=fmt,
@@ -394,10 +405,15 @@ def _pil_to_float(im: Image.Image) -> tuple[np.ndarray, int]:
     return np.divide(a, 65535, dtype=np.float32), 16
 
 
-def _decode_with_opencv(p: Path, pil_mode: str) -> np.ndarray:
+def _decode_png_high_bit(p: Path, pil_mode: str) -> np.ndarray:
+    """16-bit gray + alpha / RGB / RGBA PNG pixels via OpenCV (which ignores EXIF orientation)."""
+    return _opencv_16(p, np.fromfile(p, dtype=np.uint8), pil_mode)
+
+
+def _opencv_16(p: Path, data: np.ndarray, pil_mode: str) -> np.ndarray:
     import cv2
 
-    arr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16:
         raise ImageReadError(f"cannot read {p}: 16-bit {pil_mode} data could not be decoded (truncated or corrupt?)")
     if arr.ndim == 2:
@@ -412,24 +428,57 @@ def _decode_with_opencv(p: Path, pil_mode: str) -> np.ndarray:
     return np.divide(arr, 65535, dtype=np.float32)
 
 
-def _read_with_tifffile(p: Path, limit: int, apply_orientation: bool) -> tuple[np.ndarray, ImageInfo]:
-    """TIFF layouts Pillow cannot open (16-bit gray + alpha, float RGB, ...)."""
+def _decode_tiff_high_bit(p: Path) -> np.ndarray:
+    """Stored (not yet oriented) pixels of a 16-bit multi-channel TIFF.
+
+    tifffile reads the layout exactly; for compressions it cannot decode without the optional
+    ``imagecodecs`` package (LZW, JPEG) OpenCV decodes a copy whose orientation tag is set to 1,
+    because OpenCV's TIFF reader applies (some) orientations itself.
+    """
     import tifffile
 
     try:
-        with tifffile.TiffFile(p) as tf:
-            page = tf.pages[0]
-            n_frames = len(tf.pages)
-            _check_size(p, page.imagewidth, page.imagelength, limit)
-            a = page.asarray()
-            axes = page.axes
-            photometric = int(page.photometric)
-            icc_tag = page.tags.get(34675)
-            orient_tag = page.tags.get(274)
-    except ImageTooLargeError:
+        return _tifffile_pixels(p)[0]
+    except ImageReadError:
         raise
-    except Exception as e:
-        raise ImageReadError(f"cannot read {p}: {_one_line(e)}") from None
+    except Exception as first:
+        try:
+            data = bytearray(p.read_bytes())
+            with tifffile.TiffFile(io.BytesIO(bytes(data))) as tf:
+                tag = tf.pages[0].tags.get(274)
+                if tag is not None and tag.count == 1:
+                    struct.pack_into(tf.byteorder + "H", data, tag.valueoffset, 1)
+            arr = np.frombuffer(data, dtype=np.uint8)
+            return _opencv_16(p, arr, "LA" if _tiff_channels(p) == 2 else "RGB")
+        except ImageReadError:
+            raise ImageReadError(f"cannot read {p}: {_one_line(first)}") from None
+
+
+def _tiff_channels(p: Path) -> int:
+    import tifffile
+
+    with tifffile.TiffFile(p) as tf:
+        return int(tf.pages[0].samplesperpixel)
+
+
+def _tifffile_pixels(p: Path, limit: int | None = None) -> tuple[np.ndarray, int, dict[str, Any]]:
+    """First-page pixels of a TIFF as float32 H x W x C (stored orientation), depth, tags."""
+    import tifffile
+
+    with tifffile.TiffFile(p) as tf:
+        page = tf.pages[0]
+        if limit is not None:
+            _check_size(p, page.imagewidth, page.imagelength, limit)
+        a = page.asarray()
+        axes = page.axes
+        photometric = int(page.photometric)
+        icc_tag = page.tags.get(34675)
+        orient_tag = page.tags.get(274)
+        meta = {
+            "n_frames": len(tf.pages),
+            "icc": bytes(icc_tag.value) if icc_tag is not None else None,
+            "orientation": int(orient_tag.value) if orient_tag is not None else 1,
+        }
     if a.ndim == 3 and axes.startswith("S"):
         a = np.moveaxis(a, 0, -1)
     if a.ndim == 2:
@@ -446,10 +495,21 @@ def _read_with_tifffile(p: Path, limit: int, apply_orientation: bool) -> tuple[n
         raise ImageReadError(f"cannot read {p}: unsupported TIFF sample type {a.dtype}")
     if photometric == 0 and depth != 32:  # min-is-white
         arr[..., :1] = 1.0 - arr[..., :1]
+    return arr, depth, meta
+
+
+def _read_with_tifffile(p: Path, limit: int, apply_orientation: bool) -> tuple[np.ndarray, ImageInfo]:
+    """TIFF layouts Pillow cannot open (16-bit gray + alpha, float RGB, ...)."""
+    try:
+        arr, depth, meta = _tifffile_pixels(p, limit)
+    except (ImageTooLargeError, ImageReadError):
+        raise
+    except Exception as e:
+        raise ImageReadError(f"cannot read {p}: {_one_line(e)}") from None
+    n_frames = meta["n_frames"]
     if n_frames > 1:
         warnings.warn(f"{p} has {n_frames} pages; reading the first", ImageWarning, stacklevel=3)
-    orientation = int(orient_tag.value) if orient_tag is not None else 1
-    orientation = orientation if 1 <= orientation <= 8 else 1
+    orientation = meta["orientation"] if 1 <= meta["orientation"] <= 8 else 1
     if apply_orientation and orientation != 1:
         arr = _apply_orientation(arr, orientation)
     c = arr.shape[2]
@@ -462,7 +522,7 @@ def _read_with_tifffile(p: Path, limit: int, apply_orientation: bool) -> tuple[n
         bit_depth=depth,
         has_alpha=c in (2, 4),
         mode=("L", "LA", "RGB", "RGBA")[c - 1] + {8: "", 16: ";16", 32: ";F"}[depth],
-        icc_profile=bytes(icc_tag.value) if icc_tag is not None else None,
+        icc_profile=meta["icc"],
         exif=None,
         orientation=orientation,
         n_frames=n_frames,
