@@ -61,17 +61,28 @@ _SUBSAMPLING = ("4:2:0", "4:4:4")
 
 def _ste_round(x: torch.Tensor) -> torch.Tensor:
     """Round in the forward pass, identity gradient in the backward pass."""
+    if not x.requires_grad:
+        return torch.round(x)
     return x + (torch.round(x) - x).detach()
 
 
 @lru_cache(maxsize=16)
 def _dct_matrix(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """8 x 8 orthonormal DCT-II matrix ``D`` (coefficients = ``D @ block @ D.T``)."""
+    """64 x 64 matrix of the 8 x 8 orthonormal 2-D DCT-II on row-major flattened blocks.
+
+    It is ``kron(D, D)`` for the 1-D DCT matrix ``D`` (``coef = D @ block @ D.T``); one
+    large matrix product over all blocks is faster than many 8 x 8 ones.
+    """
     n = torch.arange(8, dtype=torch.float64)
     k = n[:, None]
     d = torch.cos((2 * n[None, :] + 1) * k * math.pi / 16) * math.sqrt(2 / 8)
     d[0] = math.sqrt(1 / 8)
-    return d.to(device=device, dtype=dtype)
+    return torch.kron(d, d).to(device=device, dtype=dtype)
+
+
+# JFIF RGB -> YCbCr matrix and its inverse (offsets 0, 128, 128).
+_RGB2YCC = ((0.299, 0.587, 0.114), (-0.168735892, -0.331264108, 0.5), (0.5, -0.418687589, -0.081312411))
+_YCC2RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136286, -0.714136286), (1.0, 1.772, 0.0))
 
 
 def jpeg_quantization_tables(quality: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,35 +102,33 @@ def jpeg_quantization_tables(quality: torch.Tensor | float) -> tuple[torch.Tenso
     return out[0], out[1]
 
 
+def _mix(x: torch.Tensor, matrix: tuple, offset: tuple) -> torch.Tensor:
+    m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
+    off = torch.tensor(offset, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return torch.einsum("ij,bjhw->bihw", m, x) + off
+
+
 def rgb_to_ycbcr_jpeg(x: torch.Tensor) -> torch.Tensor:
     """JFIF (full-range BT.601) RGB -> YCbCr on ``B x 3 x H x W`` tensors in 0..255 units."""
-    r, g, b = x[:, 0], x[:, 1], x[:, 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128.0
-    cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128.0
-    return torch.stack([y, cb, cr], dim=1)
+    return _mix(x, _RGB2YCC, (0.0, 128.0, 128.0))
 
 
 def ycbcr_jpeg_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_ycbcr_jpeg` (0..255 units)."""
-    y, cb, cr = x[:, 0], x[:, 1] - 128.0, x[:, 2] - 128.0
-    r = y + 1.402 * cr
-    g = y - 0.344136286 * cb - 0.714136286 * cr
-    b = y + 1.772 * cb
-    return torch.stack([r, g, b], dim=1)
+    return _mix(x - torch.tensor((0.0, 128.0, 128.0), dtype=x.dtype, device=x.device).view(1, 3, 1, 1),
+                _YCC2RGB, (0.0, 0.0, 0.0))
 
 
-def _code_plane(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """DCT, quantise, dequantise, IDCT one ``B x 1 x H x W`` plane (H, W multiples of 8)."""
-    b, _, h, w = plane.shape
-    d = _dct_matrix(plane.device, plane.dtype)
-    blocks = (plane - 128.0).reshape(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)
-    coef = d @ blocks @ d.T
-    t = table.to(device=plane.device, dtype=plane.dtype).view(b, 1, 1, 8, 8)
+def _code_planes(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """DCT, quantise, dequantise, IDCT ``B x P x H x W`` planes (H, W multiples of 8)."""
+    b, p, h, w = planes.shape
+    k = _dct_matrix(planes.device, planes.dtype)
+    blocks = (planes - 128.0).reshape(b, p, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
+    coef = blocks @ k.T
+    t = table.to(device=planes.device, dtype=planes.dtype).reshape(b, 1, 64)
     coef = _ste_round(coef / t) * t
-    rec = d.T @ coef @ d
-    rec = rec.permute(0, 1, 3, 2, 4).reshape(b, 1, h, w) + 128.0
-    return _ste_round(rec).clamp(0.0, 255.0)
+    rec = (coef @ k).reshape(b, p, h // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, p, h, w)
+    return _ste_round(rec + 128.0).clamp(0.0, 255.0)
 
 
 def jpeg(
@@ -156,16 +165,14 @@ def jpeg(
     if ph or pw:
         pix = F.pad(pix, (0, pw, 0, ph), mode="replicate")
     if c == 1:
-        out = _code_plane(pix, luma_t)
+        out = _code_planes(pix, luma_t)
     else:
         ycc = _ste_round(rgb_to_ycbcr_jpeg(pix))
-        y = _code_plane(ycc[:, 0:1], luma_t)
+        y = _code_planes(ycc[:, 0:1], luma_t)
         chroma = ycc[:, 1:3]
         if sub:
             chroma = _ste_round(F.avg_pool2d(chroma, 2))
-        cb = _code_plane(chroma[:, 0:1], chroma_t)
-        cr = _code_plane(chroma[:, 1:2], chroma_t)
-        chroma = torch.cat([cb, cr], dim=1)
+        chroma = _code_planes(chroma, chroma_t)
         if sub:
             chroma = _ste_round(F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False))
         out = ycbcr_jpeg_to_rgb(torch.cat([y, chroma], dim=1))

@@ -1,0 +1,256 @@
+"""``restora degrade IN OUT``: synthesise degraded images from clean ones, with a JSON record.
+
+Files or folders (folder -> folder, same file names, non-recursive). Each output gets a
+sidecar ``OUT.json`` (the output's full name plus ``.json``, e.g. ``lr.png.json``) holding
+the pipeline record: every applied step with its drawn parameters, enough to replay it.
+
+Per-image seeds: image ``NAME`` (the file name, without folder) is degraded with the seed
+``numpy.random.SeedSequence([SEED, crc32(NAME)]).generate_state(1, uint64)[0]``, so an
+image gets the same degradation whether it is processed alone or in a folder, and adding
+files to a folder changes nothing for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
+
+console = Console()
+err_console = Console(stderr=True)
+
+NAMED_PIPELINES = ("realesrgan", "bsrgan", "classical")
+_LOSSY = (".jpg", ".jpeg", ".webp")
+
+
+def image_seed(seed: int, name: str) -> int:
+    """The per-image seed for file ``name`` under the command's ``--seed`` (see module doc)."""
+    crc = zlib.crc32(name.encode("utf-8"))
+    return int(np.random.SeedSequence([int(seed), crc]).generate_state(1, np.uint64)[0])
+
+
+def _print_presets() -> None:
+    from restora.degrade.presets import PRESETS
+
+    table = Table(title="Degradation presets (restora degrade IN OUT --preset NAME)")
+    table.add_column("preset")
+    table.add_column("scale")
+    table.add_column("description")
+    for p in PRESETS.values():
+        table.add_row(p.name, f"x{p.scale}" if p.scale > 1 else "-", p.description)
+    console.print(table)
+
+
+Degrader = Callable[[np.ndarray, int], tuple[np.ndarray, dict[str, Any]]]
+
+
+def _build(pipeline: str | None, preset: str | None, scale: int | None, sigma: float | None,
+           quality: int | None, blur: float | None, downsample: str) -> tuple[str, Degrader]:
+    """Check the options and return (description, function(image, seed) -> (out, record))."""
+    from restora import degrade as D
+    from restora.degrade.presets import apply_preset, get_preset
+
+    simple = {"--sigma": sigma, "--quality": quality, "--blur": blur}
+    given_simple = [k for k, v in simple.items() if v is not None]
+    if preset is not None:
+        if pipeline is not None:
+            raise ConfigError("give either --preset or --pipeline, not both")
+        clash = given_simple + (["--scale"] if scale is not None else [])
+        if clash:
+            raise ConfigError(f"{clash[0]} cannot be combined with --preset (a preset fixes its parameters)")
+        get_preset(preset)
+        return f"preset {preset}", lambda img, s: apply_preset(img, preset, s)
+    if pipeline is None:
+        if not given_simple and scale is None:
+            raise ConfigError("nothing to do: give --pipeline, --preset, or any of --scale, --blur, --sigma, --quality")
+        pipeline = "classical"
+    if pipeline in ("realesrgan", "bsrgan"):
+        if given_simple:
+            raise ConfigError(f"{given_simple[0]} applies to --pipeline classical only")
+        fn = D.realesrgan_degradation if pipeline == "realesrgan" else D.bsrgan_degradation
+        sc = 4 if scale is None else scale
+        if pipeline == "bsrgan" and sc not in (2, 3, 4):
+            raise InvalidParameterError(f"--scale must be 2, 3 or 4 for --pipeline bsrgan; got {sc}")
+        return f"{pipeline} x{sc}", lambda img, s: fn(img, sc, s)
+    if pipeline == "classical":
+        sc = 1 if scale is None else scale
+        kernel = None
+        if blur is not None and blur > 0:
+            kernel = D.gaussian_kernel(2 * int(np.ceil(3 * blur)) + 1, blur)
+
+        def classical(img: np.ndarray, s: int) -> tuple[np.ndarray, dict[str, Any]]:
+            out, rec = D.classical_degradation(img, kernel=kernel, scale=sc, sigma=sigma or 0.0, rng=s,
+                                               downsample=downsample)
+            if quality is not None:
+                out, jrec = D.run_pipeline(out, [{"jpeg": {"quality": quality}}])
+                rec["steps"].extend(jrec["steps"])
+                rec["output_shape"] = list(out.shape)
+                rec["quality"] = quality
+            return out, rec
+
+        parts = [f"x{sc} ({downsample})" if sc > 1 else None, f"blur sigma {blur}" if kernel is not None else None,
+                 f"noise sigma {sigma}" if sigma else None, f"JPEG q{quality}" if quality is not None else None]
+        return "classical " + ", ".join(p for p in parts if p), classical
+    # a YAML pipeline file
+    if scale is not None or given_simple:
+        flag = "--scale" if scale is not None else given_simple[0]
+        raise ConfigError(f"{flag} cannot be combined with a YAML pipeline (put it in the file)")
+    path = Path(pipeline)
+    if not path.is_file():
+        raise ConfigError(f"--pipeline must be one of {', '.join(NAMED_PIPELINES)} or a YAML file; {pipeline!r} is neither")
+    steps = D.load_pipeline(path)
+    return f"pipeline {path.name}", lambda img, s: D.run_pipeline(img, steps, s)
+
+
+def _sidecar(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + ".json")
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any], overwrite: bool) -> None:
+    text = json.dumps(data, indent=1, sort_keys=False) + "\n"
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if path appeared meanwhile: never replaces
+            os.unlink(tmp)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _degrade_file(src: Path, dst: Path, fn: Degrader, seed: int, overwrite: bool) -> dict[str, Any]:
+    from restora import io as rio
+    from restora.degrade import resize
+
+    img, info = rio.read_image_info(src)
+    color, alpha = rio.split_alpha(img)
+    s = image_seed(seed, src.name)
+    out, record = fn(color, s)
+    if alpha is not None:  # carry the alpha, resized like the colour when the size changed
+        if alpha.shape[:2] != out.shape[:2]:
+            (h, w), (oh, ow) = alpha.shape[:2], out.shape[:2]
+            k = h // oh
+            if k >= 1 and w // ow == k:  # an integer shrink: crop as the pipeline did, then average
+                alpha = alpha[: oh * k, : ow * k]
+            alpha = np.clip(resize(alpha, size=(oh, ow), method="area").image, 0.0, 1.0)
+        out = rio.merge_alpha(out, alpha)
+    rio.write_image(dst, out, overwrite=overwrite, info=info)
+    sidecar = {"input": str(src), "output": str(dst), "cli_seed": seed, "image_seed": s,
+               "alpha": "carried" if alpha is not None else None, **record}
+    _write_json_atomic(_sidecar(dst), sidecar, overwrite)
+    return sidecar
+
+
+def degrade(
+    src: Optional[Path] = typer.Argument(None, metavar="IN", help="Clean image file or folder of images."),
+    dst: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, or folder (created) for a folder IN."),
+    pipeline: Optional[str] = typer.Option(
+        None, "--pipeline", "-p", help="realesrgan, bsrgan, classical, or a YAML pipeline file."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named preset (see --list-presets)."),
+    scale: Optional[int] = typer.Option(
+        None, "--scale", "-s", min=1, help="Downscaling factor (realesrgan/bsrgan default 4, classical 1)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Base seed; each image's seed mixes in its file name."),
+    sigma: Optional[float] = typer.Option(None, "--sigma", min=0, help="classical: Gaussian noise sigma (8-bit levels)."),
+    quality: Optional[int] = typer.Option(None, "--quality", min=1, max=100, help="classical: final JPEG quality."),
+    blur: Optional[float] = typer.Option(None, "--blur", min=0, help="classical: Gaussian blur kernel sigma (pixels)."),
+    downsample: str = typer.Option("bicubic", "--downsample", help="classical: bicubic (MATLAB) or direct (decimation)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs and sidecars."),
+    list_presets: bool = typer.Option(False, "--list-presets", help="List the presets and exit."),
+) -> None:
+    """Degrade IN into OUT (files or folders) and write a JSON record beside each output (OUT.json)."""
+    if list_presets:
+        _print_presets()
+        return
+    if src is None or dst is None:
+        raise ConfigError("give IN and OUT (or --list-presets)")
+    if downsample not in ("bicubic", "direct"):
+        raise InvalidParameterError(f"--downsample must be bicubic or direct; got {downsample!r}")
+    what, fn = _build(pipeline, preset, scale, sigma, quality, blur, downsample)
+    if not src.exists():
+        raise ConfigError(f"input {src} does not exist")
+    if src.is_dir():
+        _run_folder(src, dst, fn, what, seed, overwrite)
+        return
+    if dst.is_dir():
+        dst = dst / src.name
+    if dst.resolve() == src.resolve():
+        raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
+    if not overwrite:
+        for p in (dst, _sidecar(dst)):
+            if os.path.lexists(p):
+                raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
+    rec = _degrade_file(src, dst, fn, seed, overwrite)
+    console.print(f"{src} -> {dst} ({what}, seed {rec['image_seed']}); record {_sidecar(dst)}", highlight=False,
+                  soft_wrap=True)
+    if dst.suffix.lower() in _LOSSY:
+        err_console.print(f"note: {dst.suffix} output is re-encoded lossily on write; use .png for exact results",
+                          highlight=False, soft_wrap=True)
+
+
+def _run_folder(src: Path, dst: Path, fn: Degrader, what: str, seed: int, overwrite: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from restora.data import list_images
+
+    if dst.exists() and not dst.is_dir():
+        raise ConfigError(f"OUT {dst} must be a folder when IN is a folder")
+    if dst.resolve() == src.resolve():
+        raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
+    files = list_images(src)
+    if not files:
+        raise ConfigError(f"no images found in {src}")
+    if not overwrite:
+        existing = [p for f in files for p in (dst / f.name, _sidecar(dst / f.name)) if os.path.lexists(p)]
+        if existing:
+            raise OutputExistsError(
+                f"{len(existing)} output file(s) already exist in {dst} (first: {existing[0].name}); "
+                "pass --overwrite to replace them")
+    dst.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[str, str]] = []
+    with Progress(TextColumn("[bold]degrade"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.description}"), console=err_console, transient=False) as progress:
+        task = progress.add_task("", total=len(files))
+        for f in files:
+            progress.update(task, description=f.name)
+            try:
+                _degrade_file(f, dst / f.name, fn, seed, overwrite)
+            except RestoraError as exc:
+                failed.append((f.name, str(exc)))
+            except Exception as exc:  # a batch records every failure and goes on
+                failed.append((f.name, f"{type(exc).__name__}: {exc}"))
+            progress.advance(task)
+    done = len(files) - len(failed)
+    console.print(f"degraded {done}/{len(files)} images from {src} into {dst} ({what}, seed {seed}); "
+                  "records: <output>.json", highlight=False, soft_wrap=True)
+    if failed:
+        table = Table(title=f"{len(failed)} file(s) failed", title_style="bold red")
+        table.add_column("file")
+        table.add_column("error")
+        for name, msg in failed:
+            table.add_row(name, msg)
+        err_console.print(table)
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("degrade")(degrade)
