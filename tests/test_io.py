@@ -260,7 +260,8 @@ def test_16_bit_tiff_opencv_fallback_keeps_orientation_ours(tmp_path, orientatio
     stored = levels((5, 8, 3), 16)
     path = tmp_path / "o.tif"
     data = np.round(stored * 65535).astype(np.uint16)
-    tifffile.imwrite(path, data, photometric="rgb", extratags=[(274, "H", 1, orientation, True)], metadata=None)
+    tags = [(274, "H", 1, orientation, True)]
+    tifffile.imwrite(path, data, photometric="rgb", extratags=tags, metadata=None)
 
     def needs_codec(self, *args, **kwargs):
         raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")

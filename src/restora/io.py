@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
+_Dpi = tuple[float, float] | None
 
 
 class ImageWarning(UserWarning):
@@ -241,7 +242,8 @@ def read_image_info(
     except (ImageTooLargeError, ImageReadError):
         raise
     except MemoryError:
-        raise ImageReadError(f"cannot read {p}: not enough memory to decode {im.width} x {im.height} pixels") from None
+        size = f"{im.width} x {im.height}"
+        raise ImageReadError(f"cannot read {p}: not enough memory to decode {size} pixels") from None
     except Exception as e:
         raise ImageReadError(f"cannot read {p}: {_one_line(e)}") from None
 
@@ -271,9 +273,12 @@ def _one_line(e: BaseException) -> str:
 
 
 def _looks_like_tiff(p: Path) -> bool:
-    with open(p, "rb") as f:
-        head = f.read(4)
-    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _rawmode(im: Image.Image) -> str:
@@ -378,11 +383,13 @@ def _to_standard_mode(p: Path, im: Image.Image, icc: bytes | None) -> tuple[Imag
                 srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
                 rgb = ImageCms.profileToProfile(im, src, srgb, outputMode="RGB")
                 if rgb is not None:
-                    warnings.warn(f"{p}: CMYK image converted to sRGB with its ICC profile", ImageWarning, stacklevel=5)
+                    message = f"{p}: CMYK image converted to sRGB with its ICC profile"
+                    warnings.warn(message, ImageWarning, stacklevel=5)
                     return rgb, srgb.tobytes()
             except (ImageCms.PyCMSError, OSError, ValueError):
                 pass
-        warnings.warn(f"{p}: CMYK image converted to RGB (without colour management)", ImageWarning, stacklevel=5)
+        message = f"{p}: CMYK image converted to RGB (without colour management)"
+        warnings.warn(message, ImageWarning, stacklevel=5)
         return im.convert("RGB"), None
     try:
         rgb = im.convert("RGBA" if "A" in mode else "RGB")
@@ -415,7 +422,9 @@ def _opencv_16(p: Path, data: np.ndarray, pil_mode: str) -> np.ndarray:
 
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16:
-        raise ImageReadError(f"cannot read {p}: 16-bit {pil_mode} data could not be decoded (truncated or corrupt?)")
+        raise ImageReadError(
+            f"cannot read {p}: 16-bit {pil_mode} data could not be decoded (truncated or corrupt?)"
+        )
     if arr.ndim == 2:
         arr = arr[:, :, None]
     c = arr.shape[2]
@@ -484,7 +493,9 @@ def _tifffile_pixels(p: Path, limit: int | None = None) -> tuple[np.ndarray, int
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] > 4 or photometric not in (0, 1, 2):
-        raise ImageReadError(f"cannot read {p}: unsupported TIFF layout (axes {axes}, photometric {photometric})")
+        raise ImageReadError(
+            f"cannot read {p}: unsupported TIFF layout (axes {axes}, photometric {photometric})"
+        )
     if a.dtype == np.uint8:
         arr, depth = np.divide(a, 255, dtype=np.float32), 8
     elif a.dtype == np.uint16:
@@ -646,6 +657,8 @@ def write_image(
     if not np.isfinite(arr).all():
         raise InvalidParameterError(f"image to write to {p} contains NaN or infinite values")
     quality = int(check_range("quality", quality, 1, 100))
+    if info is not None and not isinstance(info, ImageInfo):
+        raise InvalidParameterError(f"info must be an ImageInfo from read_image_info, got {type(info).__name__}")
     depth = _resolve_bit_depth(p, fmt, bit_depth, info)
     if icc_profile is None and info is not None:
         icc_profile = info.icc_profile
@@ -713,7 +726,8 @@ def _encode(
 ) -> bytes:
     c = arr.shape[2]
     if fmt == "JPEG" and c in (2, 4):
-        warnings.warn(f"{p}: JPEG cannot store alpha; the alpha channel was dropped", ImageWarning, stacklevel=4)
+        message = f"{p}: JPEG cannot store alpha; the alpha channel was dropped"
+        warnings.warn(message, ImageWarning, stacklevel=4)
         arr, c = arr[:, :, : c - 1], c - 1
     if fmt in ("WEBP", "BMP") and c == 2:
         arr, c = np.concatenate([arr[:, :, :1]] * 3 + [arr[:, :, 1:]], axis=2), 4
@@ -784,7 +798,7 @@ def _png_metadata_chunks(icc: bytes | None, exif: bytes | None, dpi: tuple[float
     return out
 
 
-def _encode_png16(q: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: tuple[float, float] | None) -> bytes:
+def _encode_png16(q: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: _Dpi) -> bytes:
     """16-bit gray+alpha / RGB / RGBA PNG (Pillow has no such modes)."""
     meta = _png_metadata_chunks(icc, exif, dpi)
     h, w, c = q.shape
@@ -808,7 +822,7 @@ def _encode_png16(q: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: tup
     )
 
 
-def _encode_tiff16(q: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: tuple[float, float] | None) -> bytes:
+def _encode_tiff16(q: np.ndarray, icc: bytes | None, exif: bytes | None, dpi: _Dpi) -> bytes:
     """16-bit gray+alpha / RGB / RGBA TIFF via tifffile (Pillow has no such modes)."""
     import tifffile
 
@@ -854,10 +868,11 @@ def _atomic_write(p: Path, data: bytes, overwrite: bool) -> None:
     folder = p.parent
     tmp: Path | None = None
     try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         for _ in range(100):
             candidate = folder / f".{p.name}.{secrets.token_hex(4)}.tmp"
             try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                fd = os.open(candidate, flags, 0o666)  # permissions follow the umask
             except FileExistsError:
                 continue
             tmp = candidate
@@ -953,7 +968,9 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     t = tensor.detach()
     if t.ndim == 4:
         if t.shape[0] != 1:
-            raise InvalidParameterError(f"tensor must hold one image (1 x C x H x W), got shape {tuple(t.shape)}")
+            raise InvalidParameterError(
+                f"tensor must hold one image (1 x C x H x W), got shape {tuple(t.shape)}"
+            )
         t = t[0]
     if t.ndim != 3:
         raise InvalidParameterError(f"tensor must be C x H x W or 1 x C x H x W, got shape {tuple(t.shape)}")
