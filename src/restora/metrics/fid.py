@@ -14,6 +14,7 @@ between runs that use the same number of images.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -71,10 +72,12 @@ def frechet_distance(
             f"{m1.shape}, {s1.shape}, {m2.shape}, {s2.shape}"
         )
     diff = m1 - m2
-    covmean = scipy.linalg.sqrtm(s1 @ s2)
-    if not np.all(np.isfinite(covmean)):
-        offset = np.eye(d) * eps
-        covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # singular: handled below
+        covmean = scipy.linalg.sqrtm(s1 @ s2)
+        if not np.all(np.isfinite(covmean)):
+            offset = np.eye(d) * eps
+            covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             worst = float(np.max(np.abs(covmean.imag)))
@@ -228,7 +231,11 @@ class InceptionV3FID(nn.Module):
     """The FID Inception-v3 up to pool3. ``forward`` takes ``B x 3 x H x W`` in [0, 1] and
     returns ``B x 2048`` features. Key names match ``pt_inception-2015-12-05-6726825d.pth``
     (torchvision's ``Inception3`` names; its ``fc`` classifier is not needed and not kept).
-    Randomly initialised: use :func:`load_fid_inception` for the real weights."""
+    Randomly initialised: use :func:`load_fid_inception` for the real weights.
+
+    ``input_size`` is 299, the FID convention; tests may lower it (>= 75) to run faster."""
+
+    input_size = 299
 
     def __init__(self) -> None:
         super().__init__()
@@ -252,7 +259,8 @@ class InceptionV3FID(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        size = (self.input_size, self.input_size)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         x = 2.0 * x - 1.0
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
