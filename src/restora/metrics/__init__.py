@@ -12,6 +12,7 @@ function, never the submodule of the same name).
 """
 
 from restora.metrics.color import rgb_to_y
+from restora.metrics.compute import METRICS, compute_metrics, pair_files, parse_metric_names
 from restora.metrics.fid import (
     FID_WEIGHTS_FILE,
     InceptionV3FID,
@@ -61,4 +62,8 @@ __all__ = [
     "rgb_to_y_torch",
     "weights_search_dirs",
     "find_weights",
+    "compute_metrics",
+    "pair_files",
+    "parse_metric_names",
+    "METRICS",
 ]

@@ -1,0 +1,125 @@
+"""``restora metrics RESTORED [REFERENCE]``: measure images with the field's metrics.
+
+Files or folders (pairs matched by file name stem). Prints a table with one row per image
+and the mean; ``--csv`` writes the same rows. Conventions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import csv as csv_module
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from restora.errors import InvalidParameterError, MissingResourceError, OutputExistsError, RestoraError
+
+console = Console()
+err_console = Console(stderr=True)
+
+_LABEL = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "niqe": "NIQE", "fid": "FID"}
+
+
+def _fmt(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.4f}"
+
+
+def metrics_command(
+    restored: Path = typer.Argument(..., help="Restored image, or folder of images."),
+    reference: Optional[Path] = typer.Argument(
+        None, help="Reference (ground-truth) image or folder; may be left out for NIQE only."
+    ),
+    y_channel: bool = typer.Option(False, "--y-channel", help="PSNR/SSIM on the BT.601 Y channel (MATLAB rgb2ycbcr)."),
+    crop: int = typer.Option(0, "--crop", min=0, help="Pixels removed from every border (SR: the scale)."),
+    round_u8: bool = typer.Option(
+        False, "--round/--no-round", help="Measure as MATLAB on 8-bit images: round RGB (and Y) to 8 bit first."
+    ),
+    metrics: str = typer.Option("psnr,ssim", "--metrics", "-m", help="Comma-separated: psnr, ssim, ms_ssim, lpips, niqe, fid."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the per-image rows and the mean to this CSV file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Allow replacing an existing --csv file."),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS trunk: alex or vgg."),
+    weights_dir: Optional[Path] = typer.Option(None, "--weights-dir", help="Folder holding LPIPS/FID weights files."),
+    device: str = typer.Option("cpu", "--device", help="Device for LPIPS/FID: cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Measure RESTORED against REFERENCE (files or folders matched by name)."""
+    from restora.metrics import compute_metrics, fid_from_folders, pair_files, parse_metric_names
+    from restora.metrics._imread import read_rgb_or_gray
+
+    names = parse_metric_names(metrics)
+    if csv is not None and csv.exists() and not overwrite:
+        raise OutputExistsError(f"{csv} exists; pass --overwrite to replace it")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    per_image = [n for n in names if n != "fid"]
+    if reference is None and any(n in ("psnr", "ssim", "ms_ssim", "lpips", "fid") for n in names):
+        raise InvalidParameterError("REFERENCE is needed for psnr, ssim, ms_ssim, lpips and fid (only niqe works without)")
+    pairs, only_r, only_g = pair_files(restored, reference) if per_image else ([], [], [])
+    for label, missing in (("restored", only_r), ("reference", only_g)):
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            err_console.print(f"[yellow]warning:[/] {len(missing)} image(s) only in the {label} folder skipped: {shown}")
+
+    rows: list[tuple[str, dict[str, float] | str]] = []
+    for name, rp, gp in pairs:
+        try:
+            a = read_rgb_or_gray(rp)
+            b = read_rgb_or_gray(gp) if gp is not None else None
+            values = compute_metrics(a, b, metrics=per_image, crop=crop, y_channel=y_channel, round_to_uint8=round_u8,
+                                     lpips_net=lpips_net, weights_dir=weights_dir, device=device)
+            rows.append((name, values))
+        except RestoraError as exc:
+            if isinstance(exc, MissingResourceError):
+                raise  # a missing weights file fails every image alike: stop with its message
+            rows.append((name, str(exc)))
+
+    good = [v for _, v in rows if isinstance(v, dict)]
+    means = {n: float(sum(v[n] for v in good) / len(good)) for n in per_image} if good else {}
+    fid_value = None
+    if "fid" in names:
+        if reference is None or not (restored.is_dir() and reference.is_dir()):
+            raise InvalidParameterError("fid compares two folders of images: give RESTORED and REFERENCE folders")
+        fid_value = fid_from_folders(restored, reference, weights_dir=weights_dir, device=device)
+
+    conv = ["Y channel (BT.601)" if y_channel else "RGB", f"crop {crop}", "8-bit rounding" if round_u8 else "no rounding"]
+    if per_image:
+        table = Table(title=f"restora metrics: {restored}" + (f" vs {reference}" if reference else ""),
+                      caption=", ".join(conv))
+        table.add_column("image")
+        for n in per_image:
+            table.add_column(_LABEL[n], justify="right")
+        for name, v in rows:
+            if isinstance(v, dict):
+                table.add_row(name, *(_fmt(v[n]) for n in per_image))
+            else:
+                table.add_row(name, f"[red]error: {v}[/]", *([""] * (len(per_image) - 1)))
+        if means:
+            table.add_section()
+            table.add_row(f"mean ({len(good)})", *(_fmt(means[n]) for n in per_image), style="bold")
+        console.print(table)
+    if fid_value is not None:
+        console.print(f"FID: {_fmt(fid_value)}  ({restored} vs {reference})")
+
+    if csv is not None:
+        header = ["image"] + per_image + (["fid"] if fid_value is not None else []) + ["error"]
+        with open(csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv_module.writer(fh)
+            w.writerow(header)
+            for name, v in rows:
+                if isinstance(v, dict):
+                    w.writerow([name] + [repr(v[n]) for n in per_image] + ([""] if fid_value is not None else []) + [""])
+                else:
+                    w.writerow([name] + [""] * len(per_image) + ([""] if fid_value is not None else []) + [v])
+            w.writerow([f"mean ({len(good)})"] + [repr(means[n]) if means else "" for n in per_image]
+                       + ([repr(fid_value)] if fid_value is not None else []) + [""])
+        err_console.print(f"wrote {csv}")
+    if per_image and not good:
+        raise InvalidParameterError("no image could be measured (see the errors above)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("metrics")(metrics_command)
