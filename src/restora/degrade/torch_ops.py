@@ -123,6 +123,23 @@ def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- blur
+def _mirror_pad_axis(x: torch.Tensor, pad: int, dim: int, repeat_edge: bool) -> torch.Tensor:
+    """Mirror-pad one axis by ``pad`` on both sides, any amount (see :func:`_mirror_pad`)."""
+    skip = 0 if repeat_edge else 1
+    while pad > 0:
+        n = x.shape[dim]
+        if n - skip < 1:  # a single sample: every mirror image is the sample itself
+            reps = [1] * x.ndim
+            reps[dim] = 2 * pad + 1
+            return x.repeat(*reps)
+        step = min(pad, n - skip)
+        first = x.narrow(dim, skip, step).flip(dim)
+        last = x.narrow(dim, n - skip - step, step).flip(dim)
+        x = torch.cat([first, x, last], dim=dim)
+        pad -= step
+    return x
+
+
 def _mirror_pad(x: torch.Tensor, ph: int, pw: int, repeat_edge: bool) -> torch.Tensor:
     """Mirror padding by any amount.
 
@@ -132,21 +149,7 @@ def _mirror_pad(x: torch.Tensor, ph: int, pw: int, repeat_edge: bool) -> torch.T
     Pads wider than the image repeat the reflection (the periodic mirror extension), in
     chunks that each end on a symmetry point of that extension.
     """
-    while ph > 0 or pw > 0:
-        h, w = x.shape[-2:]
-        lim_h, lim_w = (h, w) if repeat_edge else (h - 1, w - 1)
-        if (ph and lim_h < 1) or (pw and lim_w < 1):  # one-pixel axis: mirror = replicate
-            return F.pad(x, (pw, pw, ph, ph), mode="replicate")
-        sh, sw = min(ph, lim_h), min(pw, lim_w)
-        if repeat_edge:
-            if sh:
-                x = torch.cat([x[..., :sh, :].flip(-2), x, x[..., h - sh:, :].flip(-2)], dim=-2)
-            if sw:
-                x = torch.cat([x[..., :sw].flip(-1), x, x[..., w - sw:].flip(-1)], dim=-1)
-        else:
-            x = F.pad(x, (sw, sw, sh, sh), mode="reflect")
-        ph, pw = ph - sh, pw - sw
-    return x
+    return _mirror_pad_axis(_mirror_pad_axis(x, ph, -2, repeat_edge), pw, -1, repeat_edge)
 
 
 #: Boundary modes of :func:`filter2d` (the first four are :func:`restora.degrade.convolve`'s).
