@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -63,6 +64,10 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`RestoraError` becomes a one-line message and exit code 2."""
+    from PIL import Image
+
+    # restora.io enforces its own pixel limit with a clear error; Pillow's warning is noise.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     try:
         app(args=argv, prog_name="restora")
     except RestoraError as exc:

@@ -42,7 +42,7 @@ def export_onnx(
         raise RestoraError(f"ONNX export of condition-taking models ({descriptor.arch}) is not supported")
     model = model.eval().float().cpu()
     m = descriptor.size_multiple
-    trace = torch.rand(1, descriptor.in_channels, 8 * m if m > 1 else 40, 8 * m if m > 1 else 56)
+    trace = torch.rand(2, descriptor.in_channels, 8 * m if m > 1 else 40, 8 * m if m > 1 else 56)
     out_path = Path(path)
     tmp = Path(tempfile.mkstemp(suffix=".onnx", dir=out_path.parent if out_path.parent.exists() else None)[1])
     try:
