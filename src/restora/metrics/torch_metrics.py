@@ -100,14 +100,28 @@ def psnr_torch(
     return 10.0 * torch.log10(1.0 / err)
 
 
+def _gauss_valid(x: torch.Tensor) -> torch.Tensor:
+    """'Valid' separable Gaussian filtering (11 taps, sigma 1.5) of ``B x N x H x W``.
+
+    Written as weighted sums of shifted views: exact in float64 and several times faster on
+    CPU than a float64 depthwise ``conv2d`` (which has no optimised CPU kernel).
+    """
+    g = [float(v) for v in gaussian_window()]
+    h = x.shape[2] - (SSIM_WINDOW - 1)
+    f = x[:, :, 0:h, :] * g[0]
+    for i in range(1, SSIM_WINDOW):
+        f = f.add_(x[:, :, i : i + h, :], alpha=g[i])
+    w = x.shape[3] - (SSIM_WINDOW - 1)
+    out = f[:, :, :, 0:w] * g[0]
+    for i in range(1, SSIM_WINDOW):
+        out = out.add_(f[:, :, :, i : i + w], alpha=g[i])
+    return out
+
+
 def _ssim_parts(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Luminance and contrast-structure maps ('valid' Gaussian filtering), ``B x C x H' x W'``."""
     c = x.shape[1]
-    g = torch.as_tensor(gaussian_window(), dtype=x.dtype, device=x.device)
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # B x 5C x H x W
-    n = stack.shape[1]
-    f = F.conv2d(stack, g.view(1, 1, -1, 1).expand(n, 1, SSIM_WINDOW, 1), groups=n)
-    f = F.conv2d(f, g.view(1, 1, 1, -1).expand(n, 1, 1, SSIM_WINDOW), groups=n)
+    f = _gauss_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1))  # B x 5C x H' x W'
     mu1, mu2, e11, e22, e12 = torch.split(f, c, dim=1)
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
     c1, c2 = SSIM_K1**2, SSIM_K2**2
@@ -126,7 +140,7 @@ def ssim_torch(
     round_to_uint8: bool = False,
 ) -> torch.Tensor:
     """Per-image mean SSIM, ``Tensor[B]``; same convention as :func:`restora.metrics.ssim`
-    (Gaussian 11x11 sigma 1.5 applied with ``conv2d``, valid window, channel mean)."""
+    (Gaussian 11x11 sigma 1.5, valid window, channel mean)."""
     x, y = _prepare(a, b, crop=crop, y_channel=y_channel, data_range=data_range,
                     round_to_uint8=round_to_uint8, min_size=SSIM_WINDOW, what="SSIM")
     lum, cs = _ssim_parts(x, y)
