@@ -120,15 +120,16 @@ def ycbcr_jpeg_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def _code_planes(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """DCT, quantise, dequantise, IDCT ``B x P x H x W`` planes (H, W multiples of 8)."""
+    """DCT, quantise, dequantise, IDCT level-shifted (-128..127) ``B x P x H x W`` planes
+    (H, W multiples of 8); the result is rounded and clamped to -128..127 like libjpeg's."""
     b, p, h, w = planes.shape
     k = _dct_matrix(planes.device, planes.dtype)
-    blocks = (planes - 128.0).reshape(b, p, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
+    blocks = planes.reshape(b, p, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, -1, 64)
     coef = blocks @ k.T
     t = table.to(device=planes.device, dtype=planes.dtype).reshape(b, 1, 64)
     coef = _ste_round(coef / t) * t
     rec = (coef @ k).reshape(b, p, h // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, p, h, w)
-    return _ste_round(rec + 128.0).clamp(0.0, 255.0)
+    return _ste_round(rec).clamp(-128.0, 127.0)
 
 
 def jpeg(
@@ -164,10 +165,11 @@ def jpeg(
     ph, pw = (-h) % mcu, (-w) % mcu
     if ph or pw:
         pix = F.pad(pix, (0, pw, 0, ph), mode="replicate")
+    # Work on level-shifted samples (value - 128), as the DCT stage does.
     if c == 1:
-        out = _code_planes(pix, luma_t)
+        out = _code_planes(pix - 128.0, luma_t) + 128.0
     else:
-        ycc = _ste_round(rgb_to_ycbcr_jpeg(pix))
+        ycc = _ste_round(_mix(pix, _RGB2YCC, (-128.0, 0.0, 0.0)))  # Y - 128, Cb - 128, Cr - 128
         y = _code_planes(ycc[:, 0:1], luma_t)
         chroma = ycc[:, 1:3]
         if sub:
@@ -175,6 +177,6 @@ def jpeg(
         chroma = _code_planes(chroma, chroma_t)
         if sub:
             chroma = _ste_round(F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False))
-        out = ycbcr_jpeg_to_rgb(torch.cat([y, chroma], dim=1))
+        out = _mix(torch.cat([y, chroma], dim=1), _YCC2RGB, (128.0, 128.0, 128.0))
     out = _ste_round(out).clamp(0.0, 255.0)[:, :, :h, :w] / 255.0
     return out.to(x.dtype)
