@@ -79,6 +79,8 @@ def test_cli_errors_are_one_line(folders, capsys):
     assert "two files or two folders" in capsys.readouterr().err
     assert main(["metrics", str(res), str(ref), "-m", "fid", "--weights-dir", str(res)]) == 2
     assert "pt_inception-2015-12-05-6726825d.pth" in capsys.readouterr().err
+    assert main(["metrics", str(res), str(ref), "-m", "lpips", "--device", "nonsense"]) == 2
+    assert "--device" in capsys.readouterr().err
 
 
 def test_compute_metrics_api(rgb):

@@ -27,6 +27,20 @@ def _fmt(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.4f}"
 
 
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidParameterError(f"--device must be cpu, cuda, cuda:N or auto; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    return device
+
+
 def metrics_command(
     restored: Path = typer.Argument(..., help="Restored image, or folder of images."),
     reference: Optional[Path] = typer.Argument(
@@ -51,10 +65,8 @@ def metrics_command(
     names = parse_metric_names(metrics)
     if csv is not None and csv.exists() and not overwrite:
         raise OutputExistsError(f"{csv} exists; pass --overwrite to replace it")
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if any(n in ("lpips", "fid") for n in names):
+        device = _resolve_device(device)
     per_image = [n for n in names if n != "fid"]
     if reference is None and any(n in ("psnr", "ssim", "ms_ssim", "lpips", "fid") for n in names):
         raise InvalidParameterError("REFERENCE is needed for psnr, ssim, ms_ssim, lpips and fid (only niqe works without)")
