@@ -65,9 +65,8 @@ def find_weights(
     if missing:
         srcs = sources or {}
         listed = ", ".join(f"{m} ({srcs[m]})" if m in srcs else m for m in missing)
-        where = dirs[0] if weights_dir is not None else Path.home() / ".cache" / "restora" / "weights"
         raise MissingResourceError(
-            f"{what} needs weights file(s) not found: {listed}; put them in {where} "
+            f"{what} needs weights file(s) not found: {listed}; put them in {dirs[0]} "
             f"(searched: {', '.join(str(d) for d in dirs)}; set RESTORA_WEIGHTS to use another folder)"
         )
     return found
