@@ -1,0 +1,452 @@
+"""Training data: image sets, random patches, augmentation, degradations, validation pairs.
+
+Reproducibility without hidden state: sample number ``p`` of the run (counted over all
+steps and ranks) is drawn from epoch ``p // N`` of a permutation seeded by
+``(seed, epoch)``, and its crop, flip/rotation and per-sample degradation come from a
+generator seeded by ``(seed, p)``. Batch-level degradations (noise, bicubic, Real-ESRGAN
+on the device) use a generator seeded by ``(seed, step, rank)``. So the data of step ``s``
+is a pure function of the seed and ``s``: resuming at a step reproduces the data stream
+exactly, whatever the number of workers, and the "data pipeline state" in a checkpoint is
+just the step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from restora.errors import ConfigError, MissingResourceError
+from restora.train.config import Config, DataConfig, DegradationConfig, ValConfig
+
+__all__ = [
+    "resolve_folders",
+    "ImageSet",
+    "PatchDataset",
+    "PositionSampler",
+    "BatchDegrader",
+    "ValPair",
+    "build_train_loader",
+    "build_val_set",
+    "degradation_mode",
+    "derive_seed",
+    "dihedral",
+    "to_channels",
+]
+
+_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (numpy SeedSequence hashing; same everywhere)."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFFFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def resolve_folders(spec: str | list[str] | None, what: str) -> list[Path]:
+    """Dataset names (``Train400``, ``test/Set12``) or folders -> existing folders."""
+    from restora.data import dataset_dir
+
+    if spec is None:
+        return []
+    items = spec if isinstance(spec, list) else [spec]
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            out.append(p)
+            continue
+        try:
+            out.append(dataset_dir(item))
+        except MissingResourceError:
+            raise ConfigError(f"config key {what!r}: {item!r} is neither a folder nor a dataset under restora.data.data_root()") from None
+    return out
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """Drop alpha; RGB -> gray (BT.601 luma 0.299/0.587/0.114) or gray -> RGB (replicated)."""
+    if img.shape[2] in (2, 4):
+        img = img[:, :, :-1]
+    c = img.shape[2]
+    if c == channels:
+        return img
+    if channels == 1:
+        return (img @ _GRAY)[:, :, None].astype(np.float32)
+    return np.repeat(img, 3, axis=2)
+
+
+def dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of an ``H x W x C`` array (k in 0..7; 0 = identity)."""
+    out = np.rot90(img, k % 4, axes=(0, 1))
+    if k >= 4:
+        out = out[:, ::-1]
+    return out
+
+
+class ImageSet:
+    """Images of some folders, decoded on demand or held in RAM (uint8 when exact)."""
+
+    def __init__(self, files: list[Path], channels: int, preload: bool | str = "auto", limit_mb: int = 4096) -> None:
+        if not files:
+            raise ConfigError("no images found for training (check data.train)")
+        self.files = files
+        self.channels = channels
+        self._cache: list[np.ndarray] | None = None
+        if preload == "auto":
+            preload = self.estimate_mb() <= limit_mb
+        if preload:
+            self._cache = [self._store(self._read(i)) for i in range(len(files))]
+
+    def estimate_mb(self) -> float:
+        """Decoded size of the set in MB (8-bit), from the file headers."""
+        from PIL import Image
+
+        total = 0
+        for f in self.files:
+            try:
+                with Image.open(f) as im:
+                    total += im.width * im.height * self.channels
+            except OSError:
+                total += os.path.getsize(f) * 4
+        return total / 2**20
+
+    def _read(self, i: int) -> np.ndarray:
+        from restora.io import read_image
+
+        return np.ascontiguousarray(to_channels(read_image(self.files[i]), self.channels), dtype=np.float32)
+
+    @staticmethod
+    def _store(img: np.ndarray) -> np.ndarray:
+        u8 = np.round(img * 255.0)
+        if u8.min() >= 0 and u8.max() <= 255 and np.array_equal((u8 / 255.0).astype(np.float32), img):
+            return u8.astype(np.uint8)
+        return img
+
+    @property
+    def preloaded(self) -> bool:
+        return self._cache is not None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self._cache is None:
+            return self._read(i)
+        img = self._cache[i]
+        return (img / np.float32(255.0)).astype(np.float32) if img.dtype == np.uint8 else img
+
+
+def _pad_to(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    if h >= size and w >= size:
+        return img
+    ph, pw = max(0, size - h), max(0, size - w)
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+
+
+def degradation_mode(deg: DegradationConfig) -> str:
+    """Where the degradation runs: ``"batch"`` (torch, training device) or ``"sample"``
+    (numpy, in the loader workers). ``auto``: JPEG per sample (libjpeg, the codec of the
+    test sets), everything else on the batch."""
+    if deg.type == "none":
+        return "none"
+    if deg.on != "auto":
+        return deg.on
+    return "sample" if deg.type == "jpeg" else "batch"
+
+
+def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = False) -> float:
+    if isinstance(value, list):
+        if integer:
+            return int(gen.integers(int(value[0]), int(value[1]) + 1))
+        return float(gen.uniform(value[0], value[1]))
+    return value
+
+
+def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Numpy degradation of one HQ patch; returns ``(lq, sigma)`` (sigma 0 unless Gaussian)."""
+    from restora import degrade
+
+    sigma = 0.0
+    if deg.type == "gaussian":
+        sigma = float(_draw(gen, deg.sigma))
+        lq = degrade.gaussian_noise(hq, sigma, rng=gen).image
+    elif deg.type == "jpeg":
+        lq = degrade.jpeg(np.clip(hq, 0, 1), int(_draw(gen, deg.quality, integer=True))).image
+    elif deg.type == "bicubic":
+        lq = degrade.imresize(hq, 1.0 / deg.scale)
+    elif deg.type == "realesrgan":
+        lq = degrade.realesrgan_degradation(hq, deg.scale, rng=gen, **deg.options).image
+    elif deg.type == "bsrgan":
+        lq = degrade.bsrgan_degradation(hq, deg.scale, rng=gen, **deg.options).image
+    else:  # pragma: no cover - validated earlier
+        raise ConfigError(f"unknown degradation {deg.type!r}")
+    if deg.clip:
+        lq = np.clip(lq, 0.0, 1.0)
+    return np.ascontiguousarray(lq, dtype=np.float32), sigma
+
+
+def _lq_files(hq_files: list[Path], lq_folders: list[Path], what: str) -> list[Path]:
+    """For each HQ file, the LQ file with the same stem (an ``x4``-style suffix is ignored)."""
+    from restora.data import list_images
+
+    index: dict[str, Path] = {}
+    for folder in lq_folders:
+        for f in list_images(folder):
+            index.setdefault(f.stem, f)
+            index.setdefault(re.sub(r"x\d+$", "", f.stem), f)
+    out = []
+    for f in hq_files:
+        match = index.get(f.stem)
+        if match is None:
+            raise ConfigError(f"config key {what!r}: no LQ image named like {f.name} in {', '.join(map(str, lq_folders))}")
+        out.append(match)
+    return out
+
+
+class PatchDataset(Dataset):
+    """Random HQ patches (augmented), with the per-sample part of the degradation.
+
+    Indexed by ``(image_index, sample_seed)`` pairs from :class:`PositionSampler`. Items are
+    dicts of ``hq`` (``C x P x P`` float32), optionally ``lq`` and ``sigma``.
+    """
+
+    def __init__(self, hq: ImageSet, cfg: DataConfig, *, scale: int = 1, lq: ImageSet | None = None) -> None:
+        self.hq = hq
+        self.lq = lq
+        self.cfg = cfg
+        self.scale = scale
+        self.mode = degradation_mode(cfg.degradation)
+
+    def __len__(self) -> int:
+        return len(self.hq)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        index, seed = key
+        gen = np.random.default_rng(seed)
+        p = self.cfg.patch_size
+        k = int(gen.integers(0, 8)) if self.cfg.augment else 0
+        item: dict[str, Any] = {}
+        if self.lq is not None:
+            s = self.scale
+            lq_img = self.lq[index]
+            hq_img = self.hq[index]
+            lp = p // s
+            lh, lw = lq_img.shape[:2]
+            if hq_img.shape[0] < lh * s or hq_img.shape[1] < lw * s:
+                raise ConfigError(f"paired images {self.hq.files[index].name}: HQ {hq_img.shape[:2]} is not {s}x LQ {lq_img.shape[:2]}")
+            lq_img = _pad_to(lq_img, lp)
+            hq_img = _pad_to(hq_img, p)
+            lh, lw = lq_img.shape[:2]
+            y = int(gen.integers(0, lh - lp + 1))
+            x = int(gen.integers(0, lw - lp + 1))
+            lq_patch = dihedral(lq_img[y : y + lp, x : x + lp], k)
+            hq_patch = dihedral(hq_img[y * s : y * s + p, x * s : x * s + p], k)
+            item["lq"] = torch.from_numpy(np.ascontiguousarray(lq_patch.transpose(2, 0, 1)))
+        else:
+            img = _pad_to(self.hq[index], p)
+            h, w = img.shape[:2]
+            y = int(gen.integers(0, h - p + 1))
+            x = int(gen.integers(0, w - p + 1))
+            hq_patch = np.ascontiguousarray(dihedral(img[y : y + p, x : x + p], k))
+            if self.mode == "sample":
+                lq, sigma = degrade_sample(hq_patch, self.cfg.degradation, gen)
+                item["lq"] = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))
+                item["sigma"] = torch.tensor(sigma, dtype=torch.float32)
+        item["hq"] = torch.from_numpy(np.ascontiguousarray(hq_patch.transpose(2, 0, 1)))
+        return item
+
+
+class PositionSampler(Sampler):
+    """Infinite stream of ``(image_index, sample_seed)`` for one rank, from step ``start + 1``.
+
+    Global sample number of step ``s`` (1-based), rank ``r``, slot ``j``:
+    ``p = ((s - 1) * world + r) * batch + j``; epoch ``p // n`` is a permutation of the
+    ``n`` images seeded by ``(seed, epoch)`` (every image once per epoch over all ranks).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.n, self.batch, self.seed = n, batch_size, seed
+        self.start, self.rank, self.world = start_step, rank, world
+        self._perm_epoch = -1
+        self._perm = np.arange(n)
+
+    def _perm_for(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng(derive_seed(self.seed, epoch, 0xDA7A)).permutation(self.n)
+            self._perm_epoch = epoch
+        return self._perm
+
+    def position(self, step: int, slot: int) -> int:
+        return ((step - 1) * self.world + self.rank) * self.batch + slot
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        step = self.start + 1
+        while True:
+            for j in range(self.batch):
+                p = self.position(step, j)
+                epoch, i = divmod(p, self.n)
+                yield int(self._perm_for(epoch)[i]), derive_seed(self.seed, p, 0x5A3E)
+            step += 1
+
+
+def _worker_init(worker_id: int) -> None:
+    # per-worker seeds derived from the loader's generator (torch sets torch's own); the
+    # samples themselves are seeded per position, so this only guards stray global RNG use
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    import random
+
+    random.seed(seed)
+
+
+def build_train_loader(cfg: Config, *, scale: int, start_step: int, rank: int = 0, world: int = 1, pin_memory: bool = False) -> tuple[DataLoader, PatchDataset]:
+    """The training DataLoader from step ``start_step + 1`` on (infinite)."""
+    from restora.data import list_images
+
+    d = cfg.data
+    folders = resolve_folders(d.train, "data.train")
+    files = [f for folder in folders for f in list_images(folder)]
+    if not files:
+        raise ConfigError(f"config key 'data.train': no images in {', '.join(map(str, folders))}")
+    hq = ImageSet(files, d.channels, d.preload, d.preload_limit_mb)
+    lq = None
+    if d.lq is not None:
+        lq_files = _lq_files(files, resolve_folders(d.lq, "data.lq"), "data.lq")
+        lq = ImageSet(lq_files, d.channels, d.preload, d.preload_limit_mb)
+    dataset = PatchDataset(hq, d, scale=scale, lq=lq)
+    sampler = PositionSampler(len(dataset), d.batch_size, cfg.train.seed, start_step, rank, world)
+    gen = torch.Generator().manual_seed(derive_seed(cfg.train.seed, rank, 0x10AD))
+    loader = DataLoader(
+        dataset,
+        batch_size=d.batch_size,
+        sampler=sampler,
+        num_workers=d.workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        worker_init_fn=_worker_init if d.workers else None,
+        generator=gen,
+        persistent_workers=False,
+        prefetch_factor=4 if d.workers else None,
+    )
+    return loader, dataset
+
+
+class BatchDegrader:
+    """The batch-level part of the degradation, in torch on the batch's device.
+
+    ``__call__(hq, step)`` -> ``(lq, sigma)``; ``sigma`` is a length-B tensor of noise
+    levels (8-bit units; zeros when not Gaussian), used for noise-map models like FFDNet.
+    """
+
+    def __init__(self, deg: DegradationConfig, seed: int, rank: int = 0) -> None:
+        self.deg, self.seed, self.rank = deg, seed, rank
+
+    def _torch_gen(self, device: torch.device, step: int) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(derive_seed(self.seed, step, self.rank, 0xB47C))
+
+    def __call__(self, hq: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from restora.degrade import torch_ops
+
+        deg = self.deg
+        b = hq.shape[0]
+        gen = self._torch_gen(hq.device, step)
+        sigma = torch.zeros(b, device=hq.device)
+        if deg.type == "gaussian":
+            if isinstance(deg.sigma, list):
+                lo, hi = deg.sigma
+                sigma = lo + (hi - lo) * torch.rand(b, generator=gen, device=hq.device)
+            else:
+                sigma = torch.full((b,), float(deg.sigma), device=hq.device)
+            noise = torch.randn(hq.shape, generator=gen, device=hq.device, dtype=hq.dtype)
+            lq = hq + noise * (sigma / 255.0).view(b, 1, 1, 1).to(hq.dtype)
+        elif deg.type == "jpeg":
+            if isinstance(deg.quality, list):
+                q = torch.randint(int(deg.quality[0]), int(deg.quality[1]) + 1, (b,), generator=gen, device=hq.device)
+            else:
+                q = torch.full((b,), int(deg.quality), device=hq.device)
+            lq = torch_ops.jpeg(hq.clamp(0, 1), q.cpu()).to(hq.dtype)
+        elif deg.type == "bicubic":
+            lq = torch_ops.imresize(hq, 1.0 / deg.scale)
+        elif deg.type == "realesrgan":
+            lq, _ = torch_ops.realesrgan_degradation_torch(hq, deg.scale, generator=derive_seed(self.seed, step, self.rank, 0x4E5), **deg.options)
+        elif deg.type == "bsrgan":
+            lq, _ = torch_ops.bsrgan_degradation_torch(hq, deg.scale, generator=derive_seed(self.seed, step, self.rank, 0xB5), **deg.options)
+        else:  # pragma: no cover
+            raise ConfigError(f"degradation {deg.type!r} cannot run on the batch")
+        if deg.clip:
+            lq = lq.clamp(0.0, 1.0)
+        return lq.contiguous(), sigma
+
+
+@dataclass
+class ValPair:
+    """One validation image: degraded input, target (``H x W x C``) and its noise level."""
+
+    name: str
+    lq: np.ndarray
+    hq: np.ndarray
+    sigma: float
+
+
+def _center_crop(img: np.ndarray, size: int | None, multiple: int) -> tuple[np.ndarray, int, int]:
+    h, w = img.shape[:2]
+    ch, cw = (h, w) if size is None else (min(size, h), min(size, w))
+    ch, cw = ch - ch % multiple, cw - cw % multiple
+    y, x = (h - ch) // 2, (w - cw) // 2
+    y, x = y - y % multiple, x - x % multiple
+    return img[y : y + ch, x : x + cw], y, x
+
+
+def val_degradation(cfg: Config) -> tuple[DegradationConfig, float]:
+    """The fixed degradation of validation: ranges collapse to one value (``val.sigma`` /
+    ``val.quality``, default the middle of the training range)."""
+    deg = cfg.data.degradation
+    v = cfg.val
+    sigma = v.sigma if v.sigma is not None else (sum(deg.sigma) / 2 if isinstance(deg.sigma, list) else deg.sigma)
+    quality = v.quality if v.quality is not None else (round(sum(deg.quality) / 2) if isinstance(deg.quality, list) else deg.quality)
+    fixed = DegradationConfig(type=deg.type, sigma=float(sigma), quality=int(quality), scale=deg.scale, clip=deg.clip, on="sample", options=dict(deg.options))
+    return fixed, float(sigma) if deg.type == "gaussian" else 0.0
+
+
+def build_val_set(cfg: Config, scale: int) -> list[ValPair]:
+    """Validation pairs: the first ``val.images`` of ``val.data``, centre-cropped, degraded
+    once with seed ``val.seed + i`` (or read from ``val.lq``)."""
+    from restora.data import list_images
+    from restora.io import read_image
+
+    v = cfg.val
+    if v.data is None:
+        return []
+    files = [f for folder in resolve_folders(v.data, "val.data") for f in list_images(folder)]
+    if v.images:
+        files = files[: v.images]
+    if not files:
+        raise ConfigError(f"config key 'val.data': no images in {v.data}")
+    lq_files = _lq_files(files, resolve_folders(v.lq, "val.lq"), "val.lq") if v.lq is not None else None
+    deg, sigma = val_degradation(cfg)
+    c = cfg.data.channels
+    pairs = []
+    for i, f in enumerate(files):
+        hq_full = to_channels(read_image(f), c)
+        if lq_files is not None:
+            lq_full = to_channels(read_image(lq_files[i]), c)
+            lcrop = None if v.crop is None else v.crop // scale
+            lq, y, x = _center_crop(lq_full, lcrop, 1)
+            hq = hq_full[y * scale : (y + lq.shape[0]) * scale, x * scale : (x + lq.shape[1]) * scale]
+        else:
+            hq, _, _ = _center_crop(hq_full, v.crop, scale)
+            lq, _ = degrade_sample(np.ascontiguousarray(hq), deg, np.random.default_rng(v.seed + i))
+        pairs.append(ValPair(f.stem, np.ascontiguousarray(lq, np.float32), np.ascontiguousarray(hq, np.float32), sigma))
+    return pairs
+
+
+def steps_per_epoch(n_images: int, batch: int, world: int) -> float:
+    """Steps for one pass over the images (for logging)."""
+    return n_images / max(1, batch * world) if n_images else math.inf
