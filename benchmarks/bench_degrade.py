@@ -9,7 +9,7 @@ BSRGAN x4 pipelines. Throughput counts input pixels: batch x size² / seconds, b
 load on a shared machine).
 
     python benchmarks/bench_degrade.py [--batch 16] [--size 256] [--repeats 3] [--threads N]
-                                       [--out results/bench_degrade.json]
+                                       [--out results/bench_degrade.json] [--no-jpeg-agreement]
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="torch intra-op threads (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_degrade.json"))
+    parser.add_argument("--no-jpeg-agreement", action="store_true", help="skip the LIVE1 torch-JPEG agreement table")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -154,7 +155,7 @@ def main() -> None:
                       f"{gpu:.1f}" if gpu is not None else "skipped (no CUDA)")
     console.print(table)
 
-    agreement = jpeg_agreement()
+    agreement = None if args.no_jpeg_agreement else jpeg_agreement()
     if agreement is not None:
         jt = Table(title="torch JPEG vs libjpeg (OpenCV): PSNR between the two decoded outputs, LIVE1")
         jt.add_column("quality")

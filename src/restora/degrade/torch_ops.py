@@ -245,11 +245,28 @@ def add_gaussian_noise(
     if torch.any(s < 0):
         raise InvalidParameterError("sigma must be >= 0")
     g = _mask(gray, b, "gray", x.device)
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    if c > 1 and bool(g.any()):
-        plane = torch.randn((b, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
-        noise = torch.where(g.view(b, 1, 1, 1), plane.expand(b, c, h, w), noise)
+
+    def draw(sub: torch.Tensor, channels: int) -> torch.Tensor:
+        n = torch.randn((sub.shape[0], channels, h, w), generator=generator, device=x.device, dtype=x.dtype)
+        return n.expand(-1, c, -1, -1) if channels != c else n
+
+    noise = _split_by_mask(x, g, draw)
     return x + noise * (s / 255.0).view(b, 1, 1, 1)
+
+
+def _split_by_mask(x: torch.Tensor, gray: torch.Tensor, draw: Any) -> torch.Tensor:
+    """Noise for a batch: ``draw(samples, C)`` for colour samples, ``draw(samples, 1)``
+    (one plane shared by the channels) for the samples where ``gray`` is set."""
+    c = x.shape[1]
+    if c == 1 or not bool(gray.any()):
+        return draw(x, c)
+    if bool(gray.all()):
+        return draw(x, 1)
+    noise = torch.empty_like(x)
+    idx_c, idx_g = torch.nonzero(~gray).flatten(), torch.nonzero(gray).flatten()
+    noise[idx_c] = draw(x[idx_c], c)
+    noise[idx_g] = draw(x[idx_g], 1)
+    return noise
 
 
 def add_poisson_noise(
@@ -269,17 +286,18 @@ def add_poisson_noise(
     channel. Not clipped.
     """
     _check_batch(x)
-    b, c, h, w = x.shape
+    b, c = x.shape[:2]
     s = _per_sample(scale, b, "scale", x)
     if torch.any(s < 0):
         raise InvalidParameterError("scale must be >= 0")
     g = _mask(gray, b, "gray", x.device)
-    lam = x.clamp(0.0, 1.0) * peak
-    noise = torch.poisson(lam, generator=generator) / peak - lam / peak
-    if c > 1 and bool(g.any()):
-        lg = rgb_to_gray(x).clamp(0.0, 1.0) * peak
-        plane = torch.poisson(lg, generator=generator) / peak - lg / peak
-        noise = torch.where(g.view(b, 1, 1, 1), plane.expand(b, c, h, w), noise)
+
+    def draw(sub: torch.Tensor, channels: int) -> torch.Tensor:
+        lam = (sub if channels == c else rgb_to_gray(sub)).clamp(0.0, 1.0) * peak
+        n = (torch.poisson(lam, generator=generator) - lam) / peak
+        return n.expand(-1, c, -1, -1) if channels != c else n
+
+    noise = _split_by_mask(x, g, draw)
     return x + noise * s.view(b, 1, 1, 1)
 
 
