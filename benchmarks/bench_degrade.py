@@ -6,7 +6,8 @@ present). Operations: blur with 21x21 kernels (a different Real-ESRGAN kernel pe
 noise, MATLAB bicubic downscaling x1/4, JPEG quality 50, and the whole Real-ESRGAN and
 BSRGAN x4 pipelines. Throughput counts input pixels: batch x size² / seconds, best of
 ``--repeats`` timed runs after one warm-up run (best-of is the least disturbed by other
-load on a shared machine).
+load on a shared machine). torch uses ``--threads`` intra-op threads (default: all cores)
+and, unless the environment says otherwise, ``OMP_WAIT_POLICY=PASSIVE``.
 
     python benchmarks/bench_degrade.py [--batch 16] [--size 256] [--repeats 3] [--threads N]
                                        [--out results/bench_degrade.json] [--no-jpeg-agreement]
@@ -14,21 +15,28 @@ load on a shared machine).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import time
-from pathlib import Path
-from typing import Any, Callable
 
-import numpy as np
-import torch
-from rich.console import Console
-from rich.table import Table
+# OpenMP threads that spin while waiting collapse when the machine is oversubscribed (a
+# shared machine: measured 10-20x slower torch ops at 2 threads under load ~10). Passive
+# waiting costs little on an idle machine. An OMP_WAIT_POLICY set by the caller wins.
+# Must be set before torch (and its OpenMP runtime) is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from restora import degrade as D
-from restora.degrade import torch_ops as T
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from restora import degrade as D  # noqa: E402
+from restora.degrade import torch_ops as T  # noqa: E402
 
 
 def _images(batch: int, size: int) -> tuple[list[np.ndarray], str]:
@@ -143,7 +151,8 @@ def main() -> None:
                 console.print(f"torch {device} {name}: {rows[name][f'torch_{device}']:.2f} MP/s", highlight=False)
 
     table = Table(title=f"Degradation throughput, MP/s (batch {args.batch} x {args.size}x{args.size}, "
-                        f"{source}, best of {args.repeats}; torch threads {args.threads})")
+                        f"{source}, best of {args.repeats}; torch threads {args.threads}, "
+                        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})")
     table.add_column("operation")
     table.add_column("numpy (per image)", justify="right")
     table.add_column("torch CPU (batched)", justify="right")
@@ -173,7 +182,8 @@ def main() -> None:
             f"--{k} {v}" for k, v in (("batch", args.batch), ("size", args.size), ("repeats", args.repeats),
                                       ("threads", args.threads))),
         "batch": args.batch, "size": args.size, "repeats": args.repeats, "images": source,
-        "torch_threads": args.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "torch_threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "numpy": np.__version__, "platform": platform.platform(), "processor": platform.processor(),
         "cuda": torch.cuda.get_device_name(0) if cuda else None,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
