@@ -1,0 +1,123 @@
+"""The ``restora serve`` application: FastAPI with the REST API and the Gradio UI at ``/``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, AsyncIterator
+
+from restora.errors import InvalidParameterError
+from restora.validation import check_range
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_QUEUE_SIZE",
+    "create_app",
+]
+
+DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_QUEUE_SIZE = 8
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameterError(f"{name} must be a positive whole number, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name} must be a positive whole number, got {value!r}") from None
+    if number < 1 or number != value:
+        raise InvalidParameterError(f"{name} must be a positive whole number, got {value!r}")
+    return number
+
+
+def create_app(
+    pipeline: Any = None,
+    *,
+    device: str = "auto",
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_output_pixels: int | None = None,
+    max_concurrency: int = 1,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    ui: bool = True,
+) -> Any:
+    """Build the FastAPI app: the REST API under ``/api/v1`` and (``ui``) the Gradio page at ``/``.
+
+    ``pipeline`` is the one :class:`~restora.pipeline.RestorePipeline` (or an object with its
+    ``plan``/``run`` methods, e.g. a test double) used for every request; None creates
+    ``RestorePipeline(device=device)``. Limits: uploads over ``max_upload_bytes`` or over
+    ``max_pixels`` pixels get 413, as do results over ``max_output_pixels`` (default
+    ``4 * max_pixels``). At most ``max_concurrency`` restorations run at once and at most
+    ``queue_size`` wait; further requests get 503.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from fastapi import FastAPI
+
+    from restora import __version__
+    from restora.web.api import BodyLimitMiddleware, build_router, install_error_handlers
+    from restora.web.jobs import WorkQueue
+    from restora.web.service import RestoreService
+
+    max_upload_bytes = _positive("max_upload_bytes", max_upload_bytes)
+    max_pixels = _positive("max_pixels", max_pixels)
+    max_output_pixels = _positive("max_output_pixels", max_output_pixels or 4 * max_pixels)
+    check_range("max_concurrency", max_concurrency, 1, 64)
+    check_range("queue_size", queue_size, 0, 10_000)
+    if pipeline is None:
+        from restora.pipeline import RestorePipeline
+
+        pipeline = RestorePipeline(device=device)
+    queue = WorkQueue(int(max_concurrency), int(queue_size))
+    service = RestoreService(
+        pipeline, max_pixels=max_pixels, max_output_pixels=max_output_pixels, queue=queue
+    )
+
+    from restora.restorers import list_restorers
+
+    list_restorers()  # import the providers now, not during the first request
+
+    store = None
+    if ui:
+        from restora.web.ui import ResultStore
+
+        store = ResultStore()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        queue.shutdown(wait=False)
+        if store is not None:
+            store.close()
+
+    app = FastAPI(
+        title="restora",
+        version=__version__,
+        description="Image restoration: upload a damaged image, get the restored one. See docs/web.md.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=max_upload_bytes)
+    app.include_router(build_router(service, max_upload_bytes=max_upload_bytes))
+    if ui:
+        import gradio as gr
+
+        from restora.web.ui import build_ui, theme
+
+        blocks = build_ui(service, max_upload_bytes=max_upload_bytes, store=store)
+        app = gr.mount_gradio_app(
+            app,
+            blocks,
+            path="",
+            max_file_size=max_upload_bytes,
+            ssr_mode=False,
+            mcp_server=False,
+            enable_monitoring=False,
+            footer_links=["api"],
+            theme=theme(),
+            favicon_path=None,
+        )
+    return app
