@@ -1,0 +1,531 @@
+"""The restore pipeline: analyse an image, plan the steps, run them.
+
+>>> from restora.pipeline import RestorePipeline
+>>> pipe = RestorePipeline()                       # doctest: +SKIP
+>>> result = pipe.restore(image, scale=2)          # doctest: +SKIP
+>>> print(result.plan.describe())                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from restora.errors import InvalidParameterError, MissingResourceError
+from restora.pipeline.methods import (
+    Choice,
+    check_positive_size,
+    classical_choice,
+    model_card,
+    neural_choice,
+    total_factor,
+    upscale_passes,
+)
+from restora.pipeline.plan import (
+    BLUR_STRONG_THRESHOLD,
+    JPEG_QUALITY_THRESHOLD,
+    NOISE_SIGMA_THRESHOLD,
+    STEP_ORDER,
+    STEP_TASKS,
+    Plan,
+    Step,
+    jpeg_equivalent_sigma,
+)
+from restora.pipeline.tiled import apply_tiled
+from restora.validation import as_image, check_choice
+
+__all__ = ["ANALYSIS_MAX_SIDE", "Progress", "RestorePipeline", "RestoreResult"]
+
+#: Images larger than this on either side are analysed on a centre crop of this side.
+ANALYSIS_MAX_SIDE = 2048
+#: Tile side for classical methods with ``tile="auto"``.
+CLASSICAL_TILE = 1024
+_INTERPOLATORS = ("bicubic", "bilinear", "nearest", "lanczos")
+
+#: ``progress(stage, done, total)``: ``stage`` is a step name; ``done``/``total`` count tiles.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RestoreResult:
+    """The restored image (float32 ``H x W x C``, not clipped; alpha kept when the input had
+    one), the plan that made it and seconds per stage (``analyse``, each step, ``total``;
+    :func:`~restora.pipeline.restore_file` adds ``read`` and ``write``)."""
+
+    image: np.ndarray
+    plan: Plan
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Forced:
+    method: str  # catalogue name or weights path
+    step: str
+    restorer: Any
+    scale: int
+    label: str
+
+
+class RestorePipeline:
+    """Analyse -> plan -> run, with built restorers cached (a model is loaded once).
+
+    Parameters
+    ----------
+    device : ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    dtype : neural inference precision: ``"auto"`` (bf16/fp16 on CUDA, fp32 on CPU) or a name.
+    tile : tile side for neural models (``"auto"``: from free memory) and classical methods
+        (``"auto"``: 1024); ``None`` processes whole images (unbounded memory).
+    prefer : ``"auto"`` (a fitting zoo model, else classical), ``"neural"`` (the same, but the
+        plan says when it had to fall back) or ``"classical"`` (never a neural model).
+    model : a zoo model name, a restora ``.safetensors`` path (card beside it), or another
+        project's checkpoint (``.pth``/``.safetensors``, needs the ``thirdparty`` extra); it
+        is used for the step its task names (denoise, jpeg, deblur, upscale), which then
+        always runs.
+    time_budget : seconds per image that classical choices should fit (the strongest
+        classical method expected to finish within it is chosen); ``None``: always the strongest.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        tile: int | str | None = "auto",
+        prefer: str = "auto",
+        model: str | os.PathLike[str] | None = None,
+        time_budget: float | None = 60.0,
+    ) -> None:
+        from restora.engine import pick_device
+
+        self.prefer = check_choice("prefer", prefer, ("auto", "neural", "classical"))
+        if isinstance(tile, str) and tile != "auto":
+            raise InvalidParameterError(f"tile must be an int >= 16, 'auto' or None; got {tile!r}")
+        if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool) and tile < 16:
+            raise InvalidParameterError(f"tile must be an int >= 16, 'auto' or None; got {tile!r}")
+        if time_budget is not None and not time_budget > 0:
+            raise InvalidParameterError(f"time_budget must be > 0 seconds or None; got {time_budget!r}")
+        self.device = device
+        self.device_type = pick_device(device).type
+        self.dtype = dtype
+        self.tile = tile
+        self.time_budget = time_budget
+        self._restorers: dict[str, Any] = {}
+        self._lock = threading.RLock()  # guards the cache
+        self._run_lock = threading.Lock()  # one neural forward at a time per pipeline
+        self._forced: _Forced | None = self._load_forced(model) if model is not None else None
+
+    # ----------------------------------------------------------------------- models
+    def _neural_options(self) -> dict[str, Any]:
+        return {"device": self.device, "dtype": self.dtype, "tile": self.tile}
+
+    def _load_forced(self, model: str | os.PathLike[str]) -> _Forced:
+        from restora import zoo
+
+        s = str(model)
+        p = Path(s)
+        card = model_card(s) if not p.suffix else None
+        if card is not None:  # a zoo name
+            step = _step_of_task(card.task, s)
+            restorer = self._build(s)
+            return _Forced(s, step, restorer, int(card.scale), f"zoo model {s}")
+        if not p.is_file():
+            names = ", ".join(c.name for c in zoo.list_models()) or "(none installed)"
+            raise MissingResourceError(f"--model {s}: no such zoo model or weights file; zoo models: {names}")
+        if p.suffix == ".safetensors" and p.with_suffix(".json").is_file():
+            from restora.zoo.restorers import NeuralRestorer
+
+            loaded = zoo.load_file(p)
+            restorer = NeuralRestorer(loaded, **self._neural_options())
+            step = _step_of_task(loaded.card.task, s)
+            return _Forced(s, step, restorer, int(restorer.descriptor.scale), f"restora weights {p.name}")
+        from restora.thirdparty import load_third_party
+
+        restorer = load_third_party(p, **self._neural_options())
+        step = "upscale" if restorer.descriptor.scale > 1 else _step_of_task(restorer.descriptor.task, s)
+        return _Forced(s, step, restorer, int(restorer.descriptor.scale), f"third-party {restorer.arch} weights {p.name}")
+
+    def _build(self, method: str) -> Any:
+        from restora.restorers import get_restorer, get_restorer_info
+
+        info = get_restorer_info(method)
+        if info.kind == "neural":
+            return get_restorer(method, **self._neural_options())
+        if method == "collaborative-wiener" and self.device_type == "cuda":
+            return get_restorer(method, device="cuda")
+        return get_restorer(method)
+
+    def restorer(self, method: str) -> Any:
+        """The built restorer for ``method`` (cached: built once per pipeline)."""
+        if self._forced is not None and method == self._forced.method:
+            return self._forced.restorer
+        with self._lock:
+            if method not in self._restorers:
+                self._restorers[method] = self._build(method)
+            return self._restorers[method]
+
+    # ----------------------------------------------------------------------- analyse
+    def analyse(self, image: np.ndarray, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """What hurts ``image``: :func:`restora.classical.estimate.analyse` plus ``blockiness``.
+
+        Images larger than :data:`ANALYSIS_MAX_SIDE` are measured on a centre crop (``crop``
+        says its width and height); the JPEG quality of a JPEG ``path`` comes from its tables.
+        """
+        from restora.classical import estimate
+
+        img = _colour(as_image(image, channels=(1, 2, 3, 4)))
+        h, w = img.shape[:2]
+        crop = img
+        if max(h, w) > ANALYSIS_MAX_SIDE:
+            ch, cw = min(h, ANALYSIS_MAX_SIDE), min(w, ANALYSIS_MAX_SIDE)
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            crop = img[y0 : y0 + ch, x0 : x0 + cw]
+        a = dict(estimate.analyse(crop, path=path))
+        a["height"], a["width"] = int(h), int(w)
+        a["blockiness"] = float(estimate.blockiness(crop)[0])
+        if crop is not img:
+            a["crop"] = [int(crop.shape[1]), int(crop.shape[0])]
+        return a
+
+    # ----------------------------------------------------------------------- plan
+    def plan(
+        self,
+        image: np.ndarray,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        scale: float | None = None,
+        target_size: tuple[int, int] | None = None,
+        steps: list[str] | None = None,
+        analysis: dict[str, Any] | None = None,
+    ) -> Plan:
+        """Decide the steps for ``image`` (see ``docs/restore.md`` for the rules).
+
+        ``scale`` (factor) or ``target_size`` (``(width, height)``) asks for upscaling;
+        ``steps`` overrides the automatic choice, e.g. ``["denoise", "upscale"]`` or
+        ``["denoise:nlm", "upscale:bicubic"]``; ``analysis`` reuses a :meth:`analyse` result.
+        """
+        img = as_image(image, channels=(1, 2, 3, 4))
+        h, w = img.shape[:2]
+        channels = 1 if img.shape[2] in (1, 2) else 3
+        a = dict(analysis) if analysis is not None else self.analyse(img, path)
+        target = self._target(h, w, scale, target_size)
+        requested = _parse_steps(steps)
+        forced = self._forced
+
+        sigma = float(a.get("noise_sigma") or 0.0)
+        quality = a.get("jpeg_quality")
+        blur = a.get("blur") if isinstance(a.get("blur"), dict) else {}
+        blur_sigma = float(blur.get("sigma", float("nan")))
+
+        wanted: dict[str, str] = {}
+        if requested is not None:
+            for name in requested:
+                wanted[name] = "requested with steps"
+        else:
+            if quality is not None and quality < JPEG_QUALITY_THRESHOLD:
+                src = "the file's quantisation tables" if a.get("jpeg_source") == "tables" else f"8x8 blockiness {a.get('blockiness', 0):.2f}"
+                wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {JPEG_QUALITY_THRESHOLD}"
+            residual = _residual_sigma(sigma, quality if "jpeg" in wanted else None)
+            if residual > NOISE_SIGMA_THRESHOLD:
+                if "jpeg" in wanted:
+                    wanted["denoise"] = (
+                        f"noise sigma {sigma:.1f} estimated; {residual:.1f} remains beyond what the JPEG step "
+                        f"removes (> {NOISE_SIGMA_THRESHOLD:g})"
+                    )
+                else:
+                    wanted["denoise"] = f"noise sigma {sigma:.1f} estimated > {NOISE_SIGMA_THRESHOLD:g}"
+            if math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
+                wanted["deblur"] = f"strong blur: Gaussian-equivalent sigma {blur_sigma:.1f} px >= {BLUR_STRONG_THRESHOLD:g}"
+            if target is not None and target != (h, w):
+                wanted["upscale"] = "scale/target size asked"
+        if forced is not None and forced.step not in wanted:
+            wanted[forced.step] = f"{forced.label} forced with model="
+        if "upscale" in wanted and target is None:
+            if forced is not None and forced.step == "upscale" and forced.scale > 1:
+                target = (h * forced.scale, w * forced.scale)
+            else:
+                raise InvalidParameterError("the upscale step needs scale= or target_size= (--scale N or --target-size WxH)")
+
+        plan_steps: list[Step] = []
+        noise_left = sigma
+        for name in STEP_ORDER:
+            if name not in wanted:
+                continue
+            why = wanted[name]
+            method_req = requested.get(name) if requested else None
+            if name == "jpeg":
+                q = float(quality) if quality is not None else 75.0
+                params: dict[str, Any] = {"quality": round(q, 1)}
+                if quality is None:
+                    why += "; no JPEG quality measurable, assuming 75"
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, quality=q)
+                if choice.kind == "classical" or _task_of(choice.method) == "denoise":
+                    params["sigma"] = round(jpeg_equivalent_sigma(q), 2)
+                    if choice.kind == "classical":
+                        choice = Choice(choice.method, choice.kind, f"no JPEG model in the zoo; {choice.why}, run as a deblocking denoiser with the sigma equivalent to quality {q:.0f}")
+                noise_left = _residual_sigma(noise_left, q)
+            elif name == "denoise":
+                s = round(max(noise_left, 0.0), 2)
+                params = {"sigma": s}
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, sigma=s)
+                noise_left = 0.0
+            elif name == "deblur":
+                params = {"sigma": round(max(noise_left, 0.5), 2)}
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w)
+                if not _is_neural_or_forced(choice):
+                    bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
+                    params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
+                    choice = Choice(choice.method, choice.kind, choice.why + "; blur kernel estimated blindly (Cho & Lee) then non-blind deconvolution")
+            else:  # upscale
+                assert target is not None
+                f = total_factor(h, w, target)
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, factor=f)
+                scales = choice.scales
+                if scales is None and choice.method not in _INTERPOLATORS:
+                    scales = _method_scales(choice.method)
+                if scales is None:  # interpolation: one integer pass (the registered method), else a plain resize
+                    passes = [int(round(f))] if f >= 2 - 1e-9 and abs(f - round(f)) < 1e-9 else []
+                else:
+                    passes = upscale_passes(f, scales)
+                got = int(np.prod(passes)) if passes else 1
+                params = {"scale": round(f, 4) if abs(f - round(f)) > 1e-9 else int(round(f)), "passes": passes, "target_size": [target[1], target[0]]}
+                if (h * got, w * got) != target:
+                    params["final_resize"] = "area" if h * got > target[0] or w * got > target[1] else "cubic"
+                    why += f"; {' x '.join(f'x{p}' for p in passes) or 'no model pass'} then resize to exactly {target[1]}x{target[0]}"
+            plan_steps.append(Step(name, choice.method, params, f"{why}; {choice.why}"))
+        return Plan(plan_steps, a)
+
+    def _target(self, h: int, w: int, scale: float | None, target_size: tuple[int, int] | None) -> tuple[int, int] | None:
+        if scale is not None and target_size is not None:
+            raise InvalidParameterError("give scale or target_size, not both")
+        if scale is not None:
+            try:
+                s = float(scale)
+            except (TypeError, ValueError):
+                raise InvalidParameterError(f"scale must be a number > 0 (e.g. 2 or 4); got {scale!r}") from None
+            if not (s > 0 and math.isfinite(s)) or s > 16:
+                raise InvalidParameterError(f"scale must be in (0, 16]; got {scale!r}")
+            return (max(1, int(round(h * s))), max(1, int(round(w * s))))
+        if target_size is not None:
+            tw, th = check_positive_size(target_size)
+            return (th, tw)
+        return None
+
+    def _choose(self, step: str, method: str | None, *, channels: int, pixels: int, sigma: float | None = None, quality: float | None = None, factor: float | None = None) -> Choice:
+        forced = self._forced
+        if method is not None:
+            if forced is not None and method == forced.method:
+                return Choice(method, "forced", f"{forced.label} forced with model=", _forced_scales(forced))
+            _check_method(step, method)
+            kind = _kind_of(method)
+            return Choice(method, kind, f"method {method} requested", _method_scales(method))
+        if forced is not None and forced.step == step:
+            return Choice(forced.method, "forced", f"{forced.label} forced with model=", _forced_scales(forced))
+        fallback_note = ""
+        if self.prefer != "classical":
+            n = neural_choice(step, channels=channels, sigma=sigma, quality=quality, factor=factor)
+            if n is not None:
+                return n
+            if self.prefer == "neural":
+                fallback_note = "no fitting zoo model (prefer=neural), falling back to classical: "
+        work = pixels * (factor * factor if step == "upscale" and factor else 1.0)
+        c = classical_choice(step, pixels=int(work), budget=self.time_budget, device=self.device_type)
+        if step == "upscale" and c.method == "patch-sr":
+            have = _method_scales("patch-sr")
+            if have:
+                c = Choice(c.method, c.kind, c.why, have)
+            else:
+                c = Choice("bicubic", "classical", "bicubic: MATLAB-compatible interpolation (patch-sr has no trained models installed)", None)
+        if self.prefer == "auto" and not fallback_note:
+            fallback_note = "no fitting zoo model; "
+        return Choice(c.method, c.kind, fallback_note + c.why, c.scales)
+
+    # ----------------------------------------------------------------------- run
+    def run(self, image: np.ndarray, plan: Plan, *, progress: Progress | None = None) -> RestoreResult:
+        """Apply ``plan``'s steps to ``image`` (alpha, if any, is resized alongside and kept).
+
+        ``progress(stage, done, total)`` is called at the start of each step (``done=0``) and
+        after each tile of a tiled classical step.
+        """
+        from restora.io import merge_alpha, split_alpha
+
+        t_start = time.perf_counter()
+        img = as_image(image, channels=(1, 2, 3, 4))
+        x, alpha = split_alpha(img)
+        timings: dict[str, float] = {}
+        for step in plan.steps:
+            t0 = time.perf_counter()
+            if progress:
+                progress(step.name, 0, 1)
+            x = self._run_step(step, x, progress)
+            timings[step.name] = time.perf_counter() - t0
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if alpha is not None:
+            if alpha.shape[:2] != x.shape[:2]:
+                alpha = np.clip(_resize(alpha, x.shape[:2]), 0.0, 1.0)
+            x = merge_alpha(x, alpha)
+        timings["total"] = time.perf_counter() - t_start
+        return RestoreResult(x, plan, timings)
+
+    def restore(self, image: np.ndarray, **plan_options: Any) -> RestoreResult:
+        """:meth:`plan` then :meth:`run`; ``progress=`` is passed to :meth:`run`."""
+        progress = plan_options.pop("progress", None)
+        t0 = time.perf_counter()
+        plan = self.plan(image, **plan_options)
+        t1 = time.perf_counter()
+        result = self.run(image, plan, progress=progress)
+        timings = {"analyse": t1 - t0, **result.timings}
+        timings["total"] = result.timings["total"] + (t1 - t0)
+        result.timings = timings
+        return result
+
+    def _classical_tile(self, h: int, w: int) -> int:
+        if self.tile is None:
+            return max(h, w, 16)
+        if self.tile == "auto":
+            return CLASSICAL_TILE
+        return int(self.tile)
+
+    def _apply(self, restorer: Any, x: np.ndarray, condition: dict[str, Any], *, scale: int, overlap: int, stage: str, progress: Progress | None) -> np.ndarray:
+        if getattr(restorer, "engine", None) is not None:  # neural: the engine tiles on its own
+            with self._run_lock:
+                return restorer(x, **condition)
+        tile = self._classical_tile(*x.shape[:2])
+        tile = max(tile, 4 * overlap)
+        cb = (lambda d, t: progress(stage, d, t)) if progress else None
+        return apply_tiled(lambda t: restorer(t, **condition), x, tile=tile, overlap=overlap, scale=scale, progress=cb)
+
+    def _run_step(self, step: Step, x: np.ndarray, progress: Progress | None) -> np.ndarray:
+        restorer = self.restorer(step.method)
+        p = step.params
+        if step.name in ("jpeg", "denoise"):
+            cond = {k: p[k] for k in ("sigma", "quality") if k in p}
+            return self._apply(restorer, x, cond, scale=1, overlap=48, stage=step.name, progress=progress)
+        if step.name == "deblur":
+            cond = {"sigma": p.get("sigma")}
+            if "kernel_size" in p and getattr(restorer, "engine", None) is None:
+                from restora.classical.blind import estimate_kernel
+
+                ks = int(p["kernel_size"])
+                h, w = x.shape[:2]
+                side = 768
+                y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+                crop = x[y0 : y0 + side, x0 : x0 + side]
+                cond["kernel"] = estimate_kernel(crop, ks)
+                return self._apply(restorer, x, cond, scale=1, overlap=3 * ks, stage=step.name, progress=progress)
+            return self._apply(restorer, x, cond, scale=1, overlap=32, stage=step.name, progress=progress)
+        # upscale
+        for s in p.get("passes", []):
+            x = self._apply(restorer, x, {"scale": int(s)}, scale=int(s), overlap=16, stage=step.name, progress=progress)
+        tw, th = p["target_size"]
+        if x.shape[:2] != (th, tw):
+            x = _resize(x, (th, tw))
+        return x
+
+
+# --------------------------------------------------------------------------- helpers
+def _colour(img: np.ndarray) -> np.ndarray:
+    return img[:, :, : img.shape[2] - 1] if img.shape[2] in (2, 4) else img
+
+
+def _residual_sigma(sigma: float, quality: float | None) -> float:
+    """Noise left after a JPEG step run at ``quality`` (``sigma`` itself without one)."""
+    if quality is None:
+        return float(sigma)
+    sj = jpeg_equivalent_sigma(quality)
+    return float(math.sqrt(max(sigma * sigma - sj * sj, 0.0)))
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``H x W x C`` float32 to ``size = (height, width)`` (OpenCV: area when shrinking,
+    bicubic when enlarging); float32, memory-light for large images."""
+    import cv2
+
+    th, tw = size
+    h, w = x.shape[:2]
+    interp = cv2.INTER_AREA if th <= h and tw <= w else cv2.INTER_CUBIC
+    c = x.shape[2]
+    planes = [x] if c <= 4 else [x[:, :, i : i + 1] for i in range(c)]
+    out = [cv2.resize(np.ascontiguousarray(pl, dtype=np.float32), (tw, th), interpolation=interp).reshape(th, tw, -1) for pl in planes]
+    return np.concatenate(out, axis=2) if len(out) > 1 else out[0]
+
+
+def _parse_steps(steps: list[str] | str | None) -> dict[str, str | None] | None:
+    if steps is None:
+        return None
+    if isinstance(steps, str):
+        steps = [s for s in steps.split(",") if s.strip()]
+    out: dict[str, str | None] = {}
+    for item in steps:
+        name, _, method = str(item).strip().partition(":")
+        name = name.strip().lower()
+        if name == "sr":
+            name = "upscale"
+        if name not in STEP_ORDER:
+            raise InvalidParameterError(f"unknown step {name!r} in steps; valid: {', '.join(STEP_ORDER)} (optionally step:method)")
+        if name in out:
+            raise InvalidParameterError(f"step {name!r} given twice in steps")
+        out[name] = method.strip() or None
+    return out
+
+
+def _task_of(method: str) -> str | None:
+    from restora.restorers import get_restorer_info
+
+    try:
+        return get_restorer_info(method).task
+    except InvalidParameterError:
+        return None
+
+
+def _kind_of(method: str) -> str:
+    from restora.restorers import get_restorer_info
+
+    return get_restorer_info(method).kind
+
+
+def _check_method(step: str, method: str) -> None:
+    from restora.restorers import get_restorer_info, list_restorers
+
+    info = get_restorer_info(method)  # raises listing the valid names
+    allowed = {STEP_TASKS[step]} | ({"denoise"} if step == "jpeg" else set())
+    if info.task not in allowed:
+        names = ", ".join(i.name for i in list_restorers() if i.task in allowed)
+        raise InvalidParameterError(f"method {method!r} is a {info.task} method, not usable for step {step!r}; use one of: {names}")
+
+
+def _method_scales(method: str) -> tuple[int, ...] | None:
+    """Integer factors ``method`` offers per pass (None: any size in one go)."""
+    if method in _INTERPOLATORS:
+        return None
+    if method == "patch-sr":
+        try:
+            from restora.classical.patch_sr import default_model_path
+        except ImportError:
+            return ()
+        return tuple(s for s in (2, 3, 4) if default_model_path(s).is_file())
+    card = model_card(method)
+    if card is not None:
+        return (int(card.scale),)
+    return None
+
+
+def _forced_scales(forced: _Forced) -> tuple[int, ...] | None:
+    return (forced.scale,) if forced.step == "upscale" else None
+
+
+def _is_neural_or_forced(choice: Choice) -> bool:
+    return choice.kind in ("neural", "forced")
+
+
+def _step_of_task(task: str, name: str) -> str:
+    mapping = {"denoise": "denoise", "jpeg": "jpeg", "deblur": "deblur", "sr": "upscale", "upscale": "upscale", "restore": "denoise"}
+    if task not in mapping:
+        raise InvalidParameterError(f"model {name}: task {task!r} is not one the restore pipeline runs ({', '.join(STEP_TASKS)})")
+    return mapping[task]

@@ -1,0 +1,163 @@
+"""What the restore pipeline will do: :class:`Step`, :class:`Plan` and the planner's rules.
+
+The planner turns an analysis of the image (see :func:`restora.classical.estimate.analyse`)
+and the user's wishes (scale, target size, explicit steps, a forced model) into an ordered
+list of steps. The rules (documented in ``docs/restore.md``):
+
+* ``jpeg``: when the file's quantisation tables say quality < :data:`JPEG_QUALITY_THRESHOLD`,
+  or (no tables, e.g. a PNG saved from a JPEG) the 8x8 blockiness of the pixels says so.
+* ``denoise``: when the estimated noise sigma exceeds :data:`NOISE_SIGMA_THRESHOLD` (8-bit
+  levels); after a JPEG step only the noise the JPEG step does not account for counts.
+* ``deblur``: only when asked (``steps``), or when the blur estimate says the blur is
+  strong (:data:`BLUR_STRONG_THRESHOLD`).
+* ``upscale``: when ``scale`` or ``target_size`` is given.
+
+Steps always run in the order :data:`STEP_ORDER`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "BLUR_STRONG_THRESHOLD",
+    "JPEG_QUALITY_THRESHOLD",
+    "NOISE_SIGMA_THRESHOLD",
+    "STEP_ORDER",
+    "STEP_TASKS",
+    "Plan",
+    "Step",
+    "jpeg_equivalent_sigma",
+]
+
+#: The order steps run in.
+STEP_ORDER = ("jpeg", "denoise", "deblur", "upscale")
+#: Step name -> restorer task in :mod:`restora.restorers`.
+STEP_TASKS = {"jpeg": "jpeg", "denoise": "denoise", "deblur": "deblur", "upscale": "sr"}
+
+#: A JPEG whose quantisation tables say a quality below this gets the ``jpeg`` step.
+JPEG_QUALITY_THRESHOLD = 90
+#: Estimated noise sigma (8-bit levels) above which the ``denoise`` step runs.
+NOISE_SIGMA_THRESHOLD = 3.0
+#: Gaussian-equivalent blur sigma in pixels (:func:`restora.classical.estimate.estimate_blur`)
+#: at or above which ``deblur`` runs without being asked.
+BLUR_STRONG_THRESHOLD = 2.5
+
+
+def jpeg_equivalent_sigma(quality: float) -> float:
+    """The Gaussian-noise sigma (8-bit levels) that a denoiser should use to remove the
+    artifacts of JPEG quality ``quality`` when no JPEG model is available.
+
+    The RMS error of libjpeg (4:2:0, standard tables) against the original, measured on
+    LIVE1 and CBSD68 (``benchmarks/bench_batch.py --jpeg-sigma``), follows roughly
+    ``sigma = 1.4 * (100 / q) ** 0.8`` for q in 10..95; this is that fit.
+    """
+    q = min(max(float(quality), 1.0), 100.0)
+    return float(1.4 * (100.0 / q) ** 0.8)
+
+
+@dataclass
+class Step:
+    """One restoration step.
+
+    ``name`` is ``"jpeg"``, ``"denoise"``, ``"deblur"`` or ``"upscale"``; ``method`` the
+    restorer's name in :mod:`restora.restorers` (or the path of a forced weights file);
+    ``params`` the condition passed to it (e.g. ``{"sigma": 18.5}``, ``{"scale": 4}``);
+    ``reason`` a human explanation of why the step runs and why this method.
+    """
+
+    name: str
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class Plan:
+    """The ordered steps and the analysis they were planned from."""
+
+    steps: list[Step]
+    analysis: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Multi-line human text: what was measured, then each step with its reason."""
+        lines = [f"analysis: {describe_analysis(self.analysis)}"]
+        if not self.steps:
+            lines.append("plan: nothing to do (no degradation above the thresholds; use --steps to force one)")
+        for i, s in enumerate(self.steps, 1):
+            params = ", ".join(f"{k}={_fmt(v, k)}" for k, v in s.params.items() if not k.startswith("_"))
+            lines.append(f"{i}. {s.name}: {s.method}" + (f" ({params})" if params else ""))
+            if s.reason:
+                lines.append(f"   why: {s.reason}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``steps`` and ``analysis``)."""
+        return {"steps": [s.to_dict() for s in self.steps], "analysis": _jsonable(self.analysis)}
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def step(self, name: str) -> Step | None:
+        """The step called ``name``, or None."""
+        return next((s for s in self.steps if s.name == name), None)
+
+
+def describe_analysis(a: dict[str, Any]) -> str:
+    """One line summarising an analysis dict."""
+    parts = []
+    if a.get("width") and a.get("height"):
+        parts.append(f"{a['width']}x{a['height']}")
+    if a.get("noise_sigma") is not None:
+        parts.append(f"noise sigma {a['noise_sigma']:.1f}")
+    q = a.get("jpeg_quality")
+    if q is not None:
+        src = {"tables": " (file's tables)", "pixels": " (from blockiness)"}.get(a.get("jpeg_source") or "", "")
+        parts.append(f"JPEG quality {q:.0f}{src}")
+    else:
+        parts.append("no JPEG blocking")
+    if a.get("blockiness") is not None:
+        parts.append(f"blockiness {a['blockiness']:.2f}")
+    blur = a.get("blur")
+    if isinstance(blur, dict) and blur.get("sigma") is not None and math.isfinite(blur["sigma"]):
+        parts.append(f"blur sigma {blur['sigma']:.2f} px")
+    if a.get("crop"):
+        parts.append(f"(measured on a {a['crop'][0]}x{a['crop'][1]} centre crop)")
+    return ", ".join(parts) or "(none)"
+
+
+def _fmt(v: Any, key: str = "") -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    if isinstance(v, (list, tuple)):
+        if key in ("target_size", "size") and len(v) == 2:
+            return f"{v[0]}x{v[1]}"
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples so ``json.dumps`` accepts ``obj``."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist() if obj.size <= 64 else f"array{list(obj.shape)}"
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
