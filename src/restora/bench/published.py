@@ -88,7 +88,9 @@ PUBLISHED: tuple[PublishedResult, ...] = tuple(
     + _rows("SRCNN", _SR, "Set14", (32.42, 29.28, 27.49), "VDSR", (0.9063, 0.8209, 0.7503), _VDSR_NOTE)
     + _rows("VDSR", _SR, "Set5", (37.53, 33.66, 31.35), "VDSR", (0.9587, 0.9213, 0.8838))
     + _rows("VDSR", _SR, "Set14", (33.03, 29.77, 28.01), "VDSR", (0.9124, 0.8314, 0.7674))
-    # JPEG artefact removal, gray/Y.
+    # JPEG artefact removal, gray/Y. "JPEG" is the decoded input itself (restora's "input").
+    + _rows("JPEG", _JPEG, "LIVE1", (27.77, 30.07, 31.41, 32.35), "DnCNN")
+    + _rows("JPEG", _JPEG, "classic5", (27.82, 30.12, 31.48, 32.43), "DnCNN")
     + _rows("DnCNN-3", _JPEG, "LIVE1", (29.19, 31.59, 32.98, 33.96), "DnCNN")
     + _rows("DnCNN-3", _JPEG, "classic5", (29.40, 31.63, 32.91, 33.77), "DnCNN")
     + _rows("ARCNN", _JPEG, "LIVE1", (28.98, 31.29, 32.69, 33.63), "ARCNN")

@@ -231,6 +231,7 @@ def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psn
         ax.set_ylabel(f"{_LABEL.get(metric, metric)} (dB)" if metric == "psnr" else _LABEL.get(metric, metric))
         ax.set_title(f"{result.task} on {ds}")
         ax.grid(True, which="both", alpha=0.3)
+        ax.margins(x=0.15, y=0.08)
     fig.tight_layout()
     fig.savefig(p, dpi=110, format="png")
     return p
