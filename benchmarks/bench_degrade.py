@@ -11,14 +11,16 @@ and, unless the environment says otherwise, ``OMP_WAIT_POLICY=PASSIVE``.
 
     python benchmarks/bench_degrade.py [--batch 16] [--size 256] [--repeats 3] [--threads N]
                                        [--out results/bench_degrade.json] [--no-jpeg-agreement]
+                                       [--realesrgan-match N [--only-match]]
 """
 
 from __future__ import annotations
 
 import os
 
-# OpenMP threads that spin while waiting collapse when the machine is oversubscribed (a
-# shared machine: measured 10-20x slower torch ops at 2 threads under load ~10). Passive
+# OpenMP threads that spin while waiting collapse when the machine is oversubscribed (on a
+# shared 2-core machine at load ~10: 2-6x slower torch ops at batch 16 x 256², up to 30x at
+# batch 4 x 128², than with passive waiting or one thread). Passive
 # waiting costs little on an idle machine. An OMP_WAIT_POLICY set by the caller wins.
 # Must be set before torch (and its OpenMP runtime) is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -85,6 +87,42 @@ def jpeg_agreement(qualities: tuple[int, ...] = (10, 30, 50, 75, 90)) -> dict[st
     return out
 
 
+def realesrgan_match(repetitions: int, batches: int = 8, batch: int = 4, size: int = 48) -> list[dict[str, float]]:
+    """numpy vs torch Real-ESRGAN, as in tests/test_torch_degrade.py (repetition 0 = the test's
+    seeds): mean PSNR of the LR against the MATLAB-bicubic LR, and the residual std ratio."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    hrs = []
+    for i in range(batch):  # the test's synthetic_image(size, size, 3, seed=i)
+        rng = np.random.default_rng(i)
+        planes = []
+        for c in range(3):
+            f = 0.5 + 0.3 * np.sin(x / (5 + 2 * c)) * np.cos(y / (7 + c)) + 0.15 * ((x // 16 + y // 16) % 2)
+            planes.append(f + 0.02 * rng.standard_normal((size, size)).astype(np.float32))
+        hrs.append(np.clip(np.stack(planes, axis=2), 0, 1).astype(np.float32))
+    refs = [D.imresize(h, 0.25) for h in hrs]
+    xt = T.to_tensor(hrs)
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+    out = []
+    for rep in range(repetitions):
+        p_np, p_t, s_np, s_t = [], [], [], []
+        for b in range(batches):
+            seed = 100 * rep + b
+            for i, (h, r) in enumerate(zip(hrs, refs)):
+                o = D.realesrgan_degradation(h, 4, 1000 * seed + i).image
+                p_np.append(psnr(o, r))
+                s_np.append(float(np.std(o - r)))
+            lr, _ = T.realesrgan_degradation_torch(xt, 4, seed)
+            for o, r in zip(T.to_numpy(lr), refs):
+                p_t.append(psnr(o, r))
+                s_t.append(float(np.std(o - r)))
+        out.append({"psnr_numpy": float(np.mean(p_np)), "psnr_torch": float(np.mean(p_t)),
+                    "residual_std_ratio": float(np.mean(s_np) / np.mean(s_t))})
+    return out
+
+
 def _time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None] = lambda: None) -> float:
     fn()
     sync()
@@ -106,6 +144,9 @@ def main() -> None:
                         help="torch intra-op threads (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_degrade.json"))
     parser.add_argument("--no-jpeg-agreement", action="store_true", help="skip the LIVE1 torch-JPEG agreement table")
+    parser.add_argument("--realesrgan-match", type=int, default=0, metavar="N",
+                        help="also compare numpy and torch Real-ESRGAN output statistics over N x 32 samples")
+    parser.add_argument("--only-match", action="store_true", help="run only --realesrgan-match (no timings)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -138,6 +179,18 @@ def main() -> None:
             "Real-ESRGAN x4": lambda: T.realesrgan_degradation_torch(x, 4, 0),
             "BSRGAN x4": lambda: T.bsrgan_degradation_torch(x, 4, 0),
         }
+
+    if args.realesrgan_match:
+        match = realesrgan_match(args.realesrgan_match)
+        mt = Table(title="Real-ESRGAN numpy vs torch: 32 samples per repetition (8 batches of 4, 48x48)")
+        for col in ("repetition", "mean PSNR numpy (dB)", "mean PSNR torch (dB)", "difference", "residual std ratio"):
+            mt.add_column(col, justify="right")
+        for i, m in enumerate(match):
+            mt.add_row(str(i), f"{m['psnr_numpy']:.2f}", f"{m['psnr_torch']:.2f}",
+                       f"{m['psnr_numpy'] - m['psnr_torch']:+.2f}", f"{m['residual_std_ratio']:.3f}")
+        console.print(mt)
+        if args.only_match:
+            return
 
     rows: dict[str, dict[str, float | None]] = {}
     with torch.inference_mode():
