@@ -98,14 +98,15 @@ def compare_image(before: np.ndarray, after: np.ndarray, *, max_side: int = 2048
         canvas = cv2.resize(canvas, (max(1, round(canvas.shape[1] * f)), max(1, round(canvas.shape[0] * f))), interpolation=cv2.INTER_AREA)
         w = round(w * f)
         gap = round(gap * f)
+    out = np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
     if labels:
-        scale = max(0.4, canvas.shape[0] / 600)
+        scale = max(0.4, out.shape[0] / 600)
         thick = max(1, int(round(scale * 2)))
         for text, x0 in (("before", 6), ("after", w + gap + 6)):
             org = (int(x0), int(8 + 22 * scale))
-            cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0.0, 0.0, 0.0), thick + 2, cv2.LINE_AA)
-            cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (1.0, 1.0, 1.0), thick, cv2.LINE_AA)
-    return np.clip(canvas, 0, 1)
+            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out.astype(np.float32) / 255.0
 
 
 def write_compare(path: PathLike, before: np.ndarray, after: np.ndarray, *, overwrite: bool = False) -> Path:

@@ -1,0 +1,345 @@
+"""Restore folders of images: resumable, parallel I/O, a per-image report.
+
+One model lives in the calling process (the model is the bottleneck); a thread pool of
+``workers`` decodes the next images and encodes finished ones meanwhile. Outputs that already
+exist are skipped, so a killed job resumes where it stopped; every write is atomic, so it
+never leaves half a file. A file that cannot be read or restored is recorded with its error
+and the job goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from restora.errors import InvalidParameterError, RestoraError
+
+__all__ = [
+    "BatchItem",
+    "BatchReport",
+    "BatchTask",
+    "find_images",
+    "plan_tasks",
+    "read_task",
+    "restore_one",
+    "run_batch",
+    "write_task",
+]
+
+PathLike = str | os.PathLike[str]
+#: ``progress(done, total, item)`` after each image (done counts skipped and failed ones too).
+BatchProgress = Callable[[int, int, "BatchItem"], None]
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One input file and the output it becomes."""
+
+    src: str
+    dst: str
+
+
+@dataclass
+class BatchItem:
+    """What happened to one image: ``status`` is ``"done"``, ``"skipped"`` (output existed)
+    or ``"failed"`` (``error`` says why); ``steps`` the plan's steps as dicts; ``timings``
+    seconds per stage (read, analyse, steps, write); ``seconds`` the image's wall time."""
+
+    src: str
+    dst: str
+    status: str
+    error: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BatchReport:
+    """All items of a batch job plus totals; :meth:`write` saves it as JSON or CSV."""
+
+    items: list[BatchItem]
+    elapsed: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def done(self) -> int:
+        return self.count("done")
+
+    @property
+    def skipped(self) -> int:
+        return self.count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def ok(self) -> bool:
+        """True when no image failed."""
+        return self.failed == 0
+
+    @property
+    def images_per_second(self) -> float:
+        """Restored images per second of wall time (skipped ones excluded)."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "total": len(self.items),
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "elapsed_s": round(self.elapsed, 3),
+            "images_per_s": round(self.images_per_second, 3),
+            "engine": self.engine,
+            "workers": self.workers,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "items": [i.to_dict() for i in self.items]}
+
+    def to_csv(self) -> str:
+        """One row per image: src, dst, status, steps (``name:method`` joined by ``+``),
+        seconds, error, and each timing as ``t_<stage>``."""
+        stages: list[str] = []
+        for it in self.items:
+            for k in it.timings:
+                if k not in stages:
+                    stages.append(k)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["src", "dst", "status", "steps", "seconds", "error", *(f"t_{s}" for s in stages)])
+        for it in self.items:
+            steps = "+".join(f"{s['name']}:{s['method']}" for s in it.steps)
+            times = [f"{it.timings[s]:.4f}" if s in it.timings else "" for s in stages]
+            w.writerow([it.src, it.dst, it.status, steps, f"{it.seconds:.4f}", it.error or "", *times])
+        return buf.getvalue()
+
+    def write(self, path: PathLike) -> Path:
+        """Write the report atomically: ``.json`` (summary + items) or ``.csv`` (items)."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=2)
+        elif suffix == ".csv":
+            text = self.to_csv()
+        else:
+            raise InvalidParameterError(f"report must be a .json or .csv file; got {p.name}")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, p)
+        return p
+
+
+def find_images(in_dir: PathLike, *, recursive: bool = True) -> list[Path]:
+    """Image files under ``in_dir`` (suffixes of :data:`restora.io.FORMATS`), sorted;
+    hidden files and folders (names starting with ``.``, e.g. temporary files) are ignored."""
+    from restora.io import FORMATS
+
+    root = Path(in_dir)
+    if not root.is_dir():
+        raise InvalidParameterError(f"{root} is not a folder")
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    out = []
+    for p in pattern:
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.suffix.lower() in FORMATS and p.is_file():
+            out.append(p)
+    return sorted(out)
+
+
+def plan_tasks(in_dir: PathLike, out_dir: PathLike, *, format: str | None = None, recursive: bool = True) -> tuple[list[BatchTask], list[BatchItem]]:
+    """The (input, output) pairs of a folder job, keeping sub-folders, and the inputs that
+    cannot be done because two of them map to the same output name (as failed items)."""
+    from restora.pipeline.files import output_path
+
+    root, out_root = Path(in_dir), Path(out_dir)
+    tasks: list[BatchTask] = []
+    clashes: list[BatchItem] = []
+    seen: dict[str, str] = {}
+    for src in find_images(root, recursive=recursive):
+        dst = output_path(out_root / src.relative_to(root), format)
+        key = str(dst).lower()
+        if key in seen:
+            clashes.append(BatchItem(str(src), str(dst), "failed", f"output name clash: {seen[key]} also becomes {dst.name}"))
+            continue
+        seen[key] = str(src)
+        tasks.append(BatchTask(str(src), str(dst)))
+    return tasks, clashes
+
+
+# ----------------------------------------------------------------------------- one image
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, RestoraError):
+        return str(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}{where}"
+
+
+def read_task(task: BatchTask) -> tuple[np.ndarray, Any, float]:
+    """Decode ``task.src``: ``(image, info, seconds)``."""
+    from restora.io import read_image_info
+
+    t0 = time.perf_counter()
+    image, info = read_image_info(task.src)
+    return image, info, time.perf_counter() - t0
+
+
+def write_task(task: BatchTask, image: np.ndarray, info: Any, *, quality: int, overwrite: bool) -> float:
+    """Encode and write atomically; returns seconds."""
+    from restora.io import write_image
+
+    t0 = time.perf_counter()
+    Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
+    write_image(task.dst, image, info=info, quality=quality, overwrite=overwrite)
+    return time.perf_counter() - t0
+
+
+def restore_one(pipeline: Any, task: BatchTask, *, quality: int = 95, overwrite: bool = False, **plan_options: Any) -> BatchItem:
+    """Read, restore and write one image, never raising: failures become a ``"failed"`` item.
+
+    This is what each Ray worker runs; the local engine runs the same three stages with the
+    read and write overlapped in threads, so both produce the same bytes.
+    """
+    t0 = time.perf_counter()
+    item = BatchItem(task.src, task.dst, "failed")
+    try:
+        image, info, t_read = read_task(task)
+        result = pipeline.restore(image, path=task.src, **plan_options)
+        t_write = write_task(task, result.image, info, quality=quality, overwrite=overwrite)
+        item.status = "done"
+        item.steps = [s.to_dict() for s in result.plan.steps]
+        item.timings = {"read": t_read, **{k: v for k, v in result.timings.items() if k != "total"}, "write": t_write}
+    except Exception as exc:  # a batch records every failure and goes on
+        item.error = _error_text(exc)
+    item.seconds = time.perf_counter() - t0
+    return item
+
+
+# ----------------------------------------------------------------------------- the job
+def run_batch(
+    in_dir: PathLike,
+    out_dir: PathLike,
+    *,
+    pipeline: Any | None = None,
+    workers: int = 2,
+    format: str | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+    recursive: bool = True,
+    progress: BatchProgress | None = None,
+    **plan_options: Any,
+) -> BatchReport:
+    """Restore every image under ``in_dir`` into ``out_dir`` (same relative paths; suffix
+    replaced by ``format`` if given) and return a :class:`BatchReport`.
+
+    ``workers`` threads decode upcoming images and encode finished ones while the main
+    thread runs ``pipeline`` (a :class:`~restora.pipeline.RestorePipeline`, built with
+    defaults if None). Existing outputs are skipped unless ``overwrite``; writes are atomic.
+    ``plan_options`` (``scale``, ``target_size``, ``steps``) go to every image's plan.
+    """
+    from restora.pipeline import RestorePipeline
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidParameterError(f"workers must be an integer >= 1; got {workers!r}")
+    out_root = Path(out_dir)
+    if out_root.exists() and not out_root.is_dir():
+        raise InvalidParameterError(f"{out_root} exists and is not a folder")
+    t_start = time.perf_counter()
+    tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
+    total = len(tasks) + len(clashes)
+    out_root.mkdir(parents=True, exist_ok=True)
+    pipe = pipeline if pipeline is not None else RestorePipeline()
+
+    items: list[BatchItem] = []
+    finished = 0
+
+    def finish(item: BatchItem) -> None:
+        nonlocal finished
+        items.append(item)
+        finished += 1
+        if progress:
+            progress(finished, total, item)
+
+    for c in clashes:
+        finish(c)
+    todo: list[BatchTask] = []
+    for t in tasks:
+        if not overwrite and os.path.lexists(t.dst):
+            finish(BatchItem(t.src, t.dst, "skipped"))
+        else:
+            todo.append(t)
+
+    ahead = 2 * workers  # images decoded ahead / waiting to be written (bounds memory)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restora-io") as pool:
+        reads: deque[tuple[BatchTask, Future]] = deque()
+        writes: deque[tuple[BatchItem, Future, float]] = deque()
+        queue = iter(todo)
+
+        def top_up() -> None:
+            while len(reads) < ahead:
+                t = next(queue, None)
+                if t is None:
+                    return
+                reads.append((t, pool.submit(read_task, t)))
+
+        def drain_writes(limit: int) -> None:
+            while len(writes) > limit:
+                item, fut, started = writes.popleft()
+                try:
+                    item.timings["write"] = fut.result()
+                    item.status = "done"
+                except Exception as exc:
+                    item.status, item.error = "failed", _error_text(exc)
+                item.seconds += time.perf_counter() - started
+                finish(item)
+
+        top_up()
+        while reads:
+            task, fut = reads.popleft()
+            top_up()
+            t0 = time.perf_counter()
+            item = BatchItem(task.src, task.dst, "failed")
+            try:
+                image, info, t_read = fut.result()
+                result = pipe.restore(image, path=task.src, **plan_options)
+            except Exception as exc:
+                item.error = _error_text(exc)
+                item.seconds = time.perf_counter() - t0
+                finish(item)
+                continue
+            item.steps = [s.to_dict() for s in result.plan.steps]
+            item.timings = {"read": t_read, **{k: v for k, v in result.timings.items() if k != "total"}}
+            item.seconds = time.perf_counter() - t0 + t_read
+            writes.append((item, pool.submit(write_task, task, result.image, info, quality=quality, overwrite=overwrite), time.perf_counter()))
+            del image, result
+            drain_writes(ahead)
+        drain_writes(0)
+
+    order = {t.src: i for i, t in enumerate(tasks)}
+    items.sort(key=lambda it: order.get(it.src, -1))
+    return BatchReport(items, time.perf_counter() - t_start, "local", workers)
