@@ -281,3 +281,19 @@ def test_bicubic_reproduces_the_published_set5_x4(data_dir: Path) -> None:
 
     result = run_benchmark([bicubic], "sr-bicubic-x4", ["Set5"], metrics=("psnr",), progress=False)
     assert result.row("bicubic", "Set5").scores["psnr"] == pytest.approx(28.42, abs=0.02)
+
+
+def test_weights_file_method(tmp_path: Path, gray_set: Path) -> None:
+    from restora.nn.registry import create_model
+    from restora.zoo import ModelCard, save_model
+
+    model = create_model("dncnn", in_channels=1, features=4, depth=3)
+    path = save_model(model, tmp_path / "tiny.safetensors",
+                      ModelCard(name="tiny-dncnn", arch="dncnn", args={}, task="denoise", channels=1))
+    m = resolve_method(str(path), get_task("denoise-gray-s25"), device="cpu")
+    assert m.name == "tiny-dncnn" and m.kind == "neural" and m.source == "weights"
+    assert m.params == sum(p.numel() for p in model.parameters()) and m.flops_per_pixel
+    result = run_benchmark([m], "denoise-gray-s25", [gray_set], limit=1, progress=False)
+    assert result.row("tiny-dncnn", "flat").error is None
+    with pytest.raises(RestoraError, match="denoise model"):
+        resolve_method(str(path), get_task("sr-bicubic-x2"))

@@ -1,4 +1,5 @@
-"""Methods to benchmark: a catalogue name (``"nlm"``, ``"bm3d"``), a ``module:function``
+"""Methods to benchmark: a catalogue name (``"nlm"``, ``"bm3d"``, zoo models), a weights
+file (``path/model.safetensors`` with its JSON card beside it), a ``module:function``
 string, a Python callable ``f(image, **condition) -> image``, or a ready :class:`BenchMethod`.
 
 Parameters and FLOPs per pixel come from an optional descriptor: attributes ``params`` and
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -33,7 +35,7 @@ class BenchMethod:
     name: str
     restorer: Callable[..., np.ndarray]
     kind: str = "custom"  # "classical" | "neural" | "peer" | "custom" | "baseline"
-    source: str = "callable"  # "catalogue" | "callable" | "module:function" | "builtin"
+    source: str = "callable"  # "catalogue" | "weights" | "callable" | "module:function" | "builtin"
     params: int | None = None
     flops_per_pixel: float | None = None
     description: str = ""
@@ -123,12 +125,36 @@ def _from_import_path(spec: str) -> BenchMethod:
     return _from_callable(obj, name=spec, source="module:function")
 
 
+def _from_weights(path: str, task: BenchTask, device: str | None) -> BenchMethod:
+    from restora.zoo import load_file
+    from restora.zoo.restorers import NeuralRestorer
+
+    loaded = load_file(path)
+    card = loaded.card
+    if card.task != task.kind:
+        raise InvalidParameterError(
+            f"weights {path}: model {card.name!r} is a {card.task} model, {task.name} needs a {task.kind} model"
+        )
+    restorer = NeuralRestorer(loaded, device=device or "auto")
+    params, flops = _descriptor_figures(restorer)
+    return BenchMethod(
+        name=card.name or Path(path).stem,
+        restorer=restorer,
+        kind="neural",
+        source="weights",
+        params=params,
+        flops_per_pixel=flops,
+        description=card.description or card.arch,
+    )
+
+
 def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = None) -> BenchMethod:
     """Turn ``spec`` into a :class:`BenchMethod` for ``task``.
 
     Strings are looked up in the restorer catalogue (the method must be of the task's
     kind; neural factories that take ``device`` get it), ``"input"`` is the no-restoration
-    baseline, and ``"package.module:function"`` imports a callable. Unknown names raise
+    baseline, ``"path/to/model.safetensors"`` loads a weights file with its card (run on
+    ``device``), and ``"package.module:function"`` imports a callable. Unknown names raise
     :class:`InvalidParameterError` listing the valid ones.
     """
     if isinstance(spec, BenchMethod):
@@ -146,6 +172,8 @@ def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = No
             flops_per_pixel=0.0,
             description="the degraded input itself (no restoration)",
         )
+    if name.endswith(".safetensors"):
+        return _from_weights(name, task, device)
     valid = _task_methods(task)
     try:
         info = get_restorer_info(name)
@@ -154,7 +182,7 @@ def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = No
             return _from_import_path(name)
         raise InvalidParameterError(
             f"unknown method {name!r} for {task.name}; available: {', '.join(valid) or '(none registered)'} "
-            "(or module:function)"
+            "(or module:function, or a .safetensors weights file)"
         ) from None
     if info.task != task.kind:
         raise InvalidParameterError(
