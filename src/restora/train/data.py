@@ -352,8 +352,6 @@ class BatchDegrader:
         return torch.Generator(device=device).manual_seed(derive_seed(self.seed, step, self.rank, 0xB47C))
 
     def __call__(self, hq: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from restora.degrade import torch_ops
-
         deg = self.deg
         b = hq.shape[0]
         gen = self._torch_gen(hq.device, step)
@@ -367,16 +365,24 @@ class BatchDegrader:
             noise = torch.randn(hq.shape, generator=gen, device=hq.device, dtype=hq.dtype)
             lq = hq + noise * (sigma / 255.0).view(b, 1, 1, 1).to(hq.dtype)
         elif deg.type == "jpeg":
+            from restora.degrade import torch_ops
+
             if isinstance(deg.quality, list):
                 q = torch.randint(int(deg.quality[0]), int(deg.quality[1]) + 1, (b,), generator=gen, device=hq.device)
             else:
                 q = torch.full((b,), int(deg.quality), device=hq.device)
             lq = torch_ops.jpeg(hq.clamp(0, 1), q.cpu()).to(hq.dtype)
         elif deg.type == "bicubic":
+            from restora.degrade import torch_ops
+
             lq = torch_ops.imresize(hq, 1.0 / deg.scale)
         elif deg.type == "realesrgan":
+            from restora.degrade import torch_ops
+
             lq, _ = torch_ops.realesrgan_degradation_torch(hq, deg.scale, generator=derive_seed(self.seed, step, self.rank, 0x4E5), **deg.options)
         elif deg.type == "bsrgan":
+            from restora.degrade import torch_ops
+
             lq, _ = torch_ops.bsrgan_degradation_torch(hq, deg.scale, generator=derive_seed(self.seed, step, self.rank, 0xB5), **deg.options)
         else:  # pragma: no cover
             raise ConfigError(f"degradation {deg.type!r} cannot run on the batch")

@@ -35,6 +35,17 @@ __all__ = ["Trainer", "TrainResult", "train", "TrainNet"]
 SR_TYPES = ("bicubic", "realesrgan", "bsrgan")
 
 
+@contextlib.contextmanager
+def _quiet_scheduler() -> Iterator[None]:
+    # GradScaler skips the optimiser step when fp16 gradients overflow; the scheduler still
+    # steps (the schedule follows training steps), which torch warns about.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+        yield
+
+
 class TrainNet(nn.Module):
     """Wraps a catalogue model so that ``forward`` returns the list of supervised outputs
     (``forward_stages`` / ``forward_scales`` when present, else ``[forward]``); DDP wraps
@@ -285,6 +296,17 @@ class Trainer:
         if self.dist.world != int(state.get("data", {}).get("world", 1)):
             raise ConfigError(f"checkpoint was made with {state['data']['world']} processes; resume with the same number (now {self.dist.world})")
 
+    def _gather_rng(self) -> list[dict[str, Any]]:
+        """Every rank's RNG states (rank order), for an exact resume under DDP."""
+        mine = rng_state()
+        if not self.dist.enabled:
+            return [mine]
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.dist.world
+        dist.all_gather_object(gathered, {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in mine.items()})
+        return gathered
+
     def _elapsed(self) -> float:
         return self._elapsed_before + (time.perf_counter() - self._t0)
 
@@ -359,14 +381,13 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.scheduler.step()
+        with _quiet_scheduler():
+            self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
         parts["loss"] = loss.detach()
-        if self.disc is not None:
-            if gan_on:
-                parts.update(self._disc_step(hq, outs[-1].detach(), step))
-            self.d_scheduler.step()
+        if gan_on:
+            parts.update(self._disc_step(hq, outs[-1].detach(), step))
         return parts
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -392,13 +413,14 @@ class Trainer:
             self.d_scaler.update()
         else:
             self.d_optimizer.step()
+        with _quiet_scheduler():
+            self.d_scheduler.step()
         return out
 
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self, pairs: list[ValPair]) -> dict[str, float]:
         """Mean PSNR/SSIM of the EMA (else raw) model on the validation pairs, and the input's PSNR."""
-        from restora.degrade.torch_ops import imresize
         from restora.metrics.torch_metrics import psnr_torch, ssim_torch
 
         if not pairs:
@@ -414,6 +436,8 @@ class Trainer:
         psnrs, ssims, inputs = [], [], []
         try:
             for pair in pairs:
+                if self.scale > 1:
+                    from restora.degrade.torch_ops import imresize
                 lq = torch.from_numpy(pair.lq.transpose(2, 0, 1))[None].to(self.device)
                 hq = torch.from_numpy(pair.hq.transpose(2, 0, 1))[None].to(self.device)
                 x = imresize(lq, float(self.pre_upsample)) if self.pre_upsample > 1 else lq
@@ -525,7 +549,8 @@ class Trainer:
         if self._resume_path is not None:
             start, state = load_checkpoint(self._resume_path)
             self._load_state(state)
-            rng_to_restore = state["rng"]
+            ranks = state.get("rng_ranks") or [state["rng"]]
+            rng_to_restore = ranks[self.dist.rank] if self.dist.rank < len(ranks) else state["rng"]
         if start >= cfg.train.steps:
             raise ConfigError(f"the checkpoint is at step {start}, already at train.steps={cfg.train.steps}; raise train.steps to go on")
         out = cfg.output_dir
@@ -578,8 +603,12 @@ class Trainer:
                         plot_log(log.records(), out / "loss.png", title=cfg.name)
                     if self.console is not None and progress is None:
                         self.console.print(f"step {step}: val PSNR {last_val['psnr']:.2f} dB (input {last_val['input_psnr']:.2f} dB)")
-                if main and ((cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) or step == stop):
-                    save_checkpoint(ckpt_dir, step, self._state(step), keep=cfg.train.keep_checkpoints)
+                if (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) or step == stop:
+                    rngs = self._gather_rng()  # a collective: every rank takes part
+                    if main:
+                        state = self._state(step)
+                        state["rng_ranks"] = rngs
+                        save_checkpoint(ckpt_dir, step, state, keep=cfg.train.keep_checkpoints)
         finally:
             if progress is not None:
                 progress[0].stop()
@@ -592,11 +621,11 @@ class Trainer:
             for m in (self.model, self.ema.module if self.ema else None, self.disc):
                 if m is not None:
                     broadcast_buffers(m)
-            digest = state_digest(*(m for m in (self.model, self.ema.module if self.ema else None) if m is not None))
+            digest = state_digest(*(m for m in (self.model, self.ema.module if self.ema else None, self.disc) if m is not None))
             digests: list[Any] = [None] * self.dist.world
             dist.all_gather_object(digests, digest)
         else:
-            digest = state_digest(*(m for m in (self.model, self.ema.module if self.ema else None) if m is not None))
+            digest = state_digest(*(m for m in (self.model, self.ema.module if self.ema else None, self.disc) if m is not None))
             digests = [digest]
         export_path = None
         if main:
