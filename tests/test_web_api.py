@@ -347,8 +347,12 @@ def test_parse_options_defaults():
     o = parse_options()
     assert o.steps is None and o.scale is None and o.format == "png" and o.quality == 95
     o = parse_options(task="denoise", model="nlm", scale="2")
-    assert o.steps == ("denoise:nlm",) and o.scale == 2
+    assert o.steps == ("denoise:nlm", "upscale") and o.scale == 2
     assert parse_options(steps="jpeg:nlm, upscale").steps == ("jpeg:nlm", "upscale")
+    # explicit steps replace the planner's choice, so an asked scale adds the upscale step
+    assert parse_options(task="denoise", scale="3").steps == ("denoise", "upscale")
+    assert parse_options(model="nlm", scale="2").steps == ("denoise:nlm", "upscale")
+    assert parse_options(steps="denoise", scale="1").steps == ("denoise",)
 
 
 # --------------------------------------------------------------------------- queueing

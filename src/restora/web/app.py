@@ -116,7 +116,7 @@ def create_app(
             ssr_mode=False,
             mcp_server=False,
             enable_monitoring=False,
-            footer_links=["api"],
+            footer_links=[],
             theme=theme(),
             favicon_path=None,
         )

@@ -165,6 +165,8 @@ def parse_options(
             raise InvalidParameterError("scale must be 2, 3 or 4 for upscaling; got 1")
         if n_scale is None:
             n_scale = 2
+    elif step_list is not None and n_scale is not None and n_scale > 1:
+        step_list.append("upscale")  # explicit steps replace the planner's choice: keep the asked scale
     if n_scale == 1:
         n_scale = None
     return RestoreOptions(

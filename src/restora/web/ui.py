@@ -149,7 +149,8 @@ def build_ui(service: RestoreService, *, max_upload_bytes: int, store: ResultSto
         new_scale = "2" if task == "upscale" and scale == "1" else scale
         return gr.update(choices=method_choices(task), value="auto"), gr.update(value=new_scale)
 
-    with gr.Blocks(title="restora", analytics_enabled=False) as blocks:
+    # delete_cache: Gradio's copies of uploads and results older than an hour go, hourly.
+    with gr.Blocks(title="restora", analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown("# restora\n" + _INTRO)
         with gr.Row():
             with gr.Column(scale=1):
