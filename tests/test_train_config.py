@@ -123,6 +123,13 @@ def test_overrides_parse_yaml_and_reject_bad_paths():
     assert merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
 
 
+def test_partial_nested_mapping_keeps_the_fields_own_defaults():
+    cfg = load_config(data={"loss": {"l1": 1, "gan": 0.1}, "discriminator": {"optim": {"lr": 3e-4}}})
+    assert cfg.discriminator.optim.lr == 3e-4
+    assert cfg.discriminator.optim.schedule == "constant"  # DiscriminatorConfig's default, not OptimConfig's
+    assert cfg.discriminator.arch == "unet-discriminator"
+
+
 def test_semantic_checks():
     assert "data.lq" in one_line_error(data={"degradation": {"type": "none"}})
     assert "at least one" in one_line_error(loss={"gan": 0.1})

@@ -67,7 +67,7 @@ class DegradationConfig:
     quality: int | list[int] = field(default_factory=lambda: [10, 90])  # jpeg: fixed or [lo, hi]
     scale: int = 1  # bicubic / realesrgan / bsrgan downscaling factor
     clip: bool = False  # clip the degraded input to [0, 1] (noise is unclipped by convention)
-    on: Literal["auto", "batch", "sample"] = "auto"  # batch: torch on the device; sample: numpy in workers
+    where: Literal["auto", "batch", "sample"] = "auto"  # batch: torch on the device; sample: numpy in workers
     options: dict[str, Any] = field(default_factory=dict)  # realesrgan/bsrgan option overrides
 
 
@@ -77,7 +77,7 @@ class DataConfig:
 
     train: str | list[str] = "Train400"
     lq: str | list[str] | None = None  # paired data: LQ folders matched to ``train`` by file stem
-    channels: Literal[1, 3] = 3
+    channels: Literal[1, 3] | None = None  # None: the model's input channels; RGB<->gray converted
     patch_size: int = 64  # side of the high-quality (target) crop
     batch_size: int = 16  # per process (the effective batch under DDP is batch_size x world size)
     augment: bool = True  # the 8 flips/rotations
@@ -277,16 +277,27 @@ def _field(value: Any, tp: Any, path: str) -> Any:
         raise ConfigError(f"config key {path!r}: expected {_type_name(tp)}, got {_short(value)}") from None
 
 
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None if f.default is dataclasses.MISSING else f.default
+
+
 def _build(cls: type, data: dict[str, Any], path: str) -> Any:
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{path}.{key}" if path else str(key)
-        if key not in names:
+        if key not in fields:
             where = f"in {path!r}" if path else "at the top level"
             extra = ", base" if not path else ""
             raise ConfigError(f"config key {full!r} is unknown; valid keys {where}: {', '.join(names)}{extra}")
+        default = _default_of(fields[key])
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            # a partial mapping completes the field's own default (e.g. discriminator.optim)
+            value = merge(dataclasses.asdict(default), value)
         kwargs[key] = _field(value, hints[key], full)
     return cls(**kwargs)
 
@@ -369,8 +380,6 @@ def _check_semantics(cfg: Config) -> None:
         raise ConfigError("config key 'data.degradation.type' must be 'none' for paired data (data.lq is set)")
     if d.lq is None and deg.type == "none":
         raise ConfigError("config key 'data.lq' is required when data.degradation.type is 'none' (paired LQ folders)")
-    if deg.type == "jpeg" and deg.on == "batch" and cfg.data.patch_size % 8:
-        pass  # torch JPEG pads internally
     s = deg.scale if deg.type in ("bicubic", "realesrgan", "bsrgan") else 1
     if d.patch_size % s:
         raise ConfigError(f"config key 'data.patch_size' ({d.patch_size}) must be a multiple of the scale {s}")

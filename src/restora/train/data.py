@@ -156,8 +156,8 @@ def degradation_mode(deg: DegradationConfig) -> str:
     test sets), everything else on the batch."""
     if deg.type == "none":
         return "none"
-    if deg.on != "auto":
-        return deg.on
+    if deg.where != "auto":
+        return deg.where
     return "sample" if deg.type == "jpeg" else "batch"
 
 
@@ -417,7 +417,7 @@ def val_degradation(cfg: Config) -> tuple[DegradationConfig, float]:
     v = cfg.val
     sigma = v.sigma if v.sigma is not None else (sum(deg.sigma) / 2 if isinstance(deg.sigma, list) else deg.sigma)
     quality = v.quality if v.quality is not None else (round(sum(deg.quality) / 2) if isinstance(deg.quality, list) else deg.quality)
-    fixed = DegradationConfig(type=deg.type, sigma=float(sigma), quality=int(quality), scale=deg.scale, clip=deg.clip, on="sample", options=dict(deg.options))
+    fixed = DegradationConfig(type=deg.type, sigma=float(sigma), quality=int(quality), scale=deg.scale, clip=deg.clip, where="sample", options=dict(deg.options))
     return fixed, float(sigma) if deg.type == "gaussian" else 0.0
 
 

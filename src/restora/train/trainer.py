@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import platform
 import shutil
@@ -124,7 +125,7 @@ class Trainer:
     previous run (its log and checkpoints are replaced)."""
 
     def __init__(self, cfg: Config, *, resume: str | os.PathLike[str] | None = None, overwrite: bool = False, console: Any = None) -> None:
-        self.cfg = cfg
+        self.cfg = copy.deepcopy(cfg)  # resolved in place (data.channels) and recorded in the card
         self.resume = resume
         self.overwrite = overwrite
         self.console = console
@@ -154,7 +155,8 @@ class Trainer:
         if self.deterministic:
             if dev.type == "cuda":
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
+            # CPU: strict; GPU: warn where an op has no deterministic kernel
+            torch.use_deterministic_algorithms(True, warn_only=dev.type != "cpu")
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
         elif dev.type == "cuda":
@@ -182,6 +184,8 @@ class Trainer:
         if cfg.model.init:
             _load_weights(model, cfg.model.init, "model.init")
         d = self.desc
+        if cfg.data.channels is None:
+            cfg.data.channels = d.in_channels  # type: ignore[assignment]
         if d.in_channels != cfg.data.channels:
             raise ConfigError(f"config key 'data.channels' is {cfg.data.channels} but model {d.arch} takes {d.in_channels} channels (set model.args.in_channels)")
         deg = cfg.data.degradation
@@ -367,6 +371,7 @@ class Trainer:
                 loss = loss + self.gan_term.weight * g_adv
         if not torch.isfinite(loss):
             raise RestoraError(f"training diverged at step {step}: loss is {loss.item()} (lower optim.lr, set train.grad_clip, or use bf16 instead of fp16)")
+        self._lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (logged)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -397,6 +402,7 @@ class Trainer:
         with self._autocast():
             d_loss = gan.discriminator_loss(self.disc(real), self.disc(fake))
         out = {"d_loss": d_loss.detach()}
+        self._d_lr = self.d_optimizer.param_groups[0]["lr"]
         if gan.kind == "wgan-gp":
             gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.train.seed, step, self.dist.rank, 0x6E))
             gp = gradient_penalty(self.disc, real, fake, gen)
@@ -654,7 +660,7 @@ class Trainer:
             "epoch": round(step * cfg.data.batch_size * self.dist.world / max(n_images, 1), 4),
             "loss": means.pop("loss", float("nan")),
             "losses": {k: v for k, v in means.items() if k not in ("d_loss", "gp")},
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": self._lr,
             "time": round(self._elapsed(), 3),
             "step_time": round(self._interval_time / n, 5),
         }
@@ -662,7 +668,7 @@ class Trainer:
             record["d_loss"] = means["d_loss"]
             if "gp" in means:
                 record["gp"] = means["gp"]
-            record["d_lr"] = self.d_optimizer.param_groups[0]["lr"]
+            record["d_lr"] = self._d_lr
         self._sums, self._count, self._interval_time = {}, 0, 0.0
         return record
 
