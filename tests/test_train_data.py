@@ -1,0 +1,121 @@
+"""The data pipeline: seeded positions, epochs over ranks, crops/augmentation, workers,
+batch degradations, validation pairs, checkpoint packing."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from test_train_run import make_images
+
+from restora.train import load_config
+from restora.train.checkpoint import pack, unpack
+from restora.train.data import BatchDegrader, PositionSampler, build_train_loader, build_val_set, dihedral
+
+
+def take(sampler, n):
+    return list(itertools.islice(iter(sampler), n))
+
+
+def test_positions_cover_each_image_once_per_epoch_over_ranks():
+    n, batch, world = 10, 3, 2
+    ranks = [PositionSampler(n, batch, seed=5, rank=r, world=world) for r in range(world)]
+    steps = 5  # 5 steps x 2 ranks x 3 = 30 samples = 3 epochs
+    streams = [take(s, steps * batch) for s in ranks]
+    by_position = {}
+    for r, stream in enumerate(streams):
+        for k, (index, seed) in enumerate(stream):
+            step, slot = divmod(k, batch)
+            by_position[ranks[r].position(step + 1, slot)] = (index, seed)
+    assert sorted(by_position) == list(range(30))
+    for epoch in range(3):
+        assert sorted(by_position[p][0] for p in range(epoch * n, (epoch + 1) * n)) == list(range(n))
+    assert len({s for _, s in by_position.values()}) == 30  # one seed per sample
+    # a sampler started at step k continues the same stream; another seed gives another one
+    resumed = take(PositionSampler(n, batch, seed=5, start_step=2, rank=1, world=world), 3 * batch)
+    assert resumed == streams[1][2 * batch : 5 * batch]
+    assert take(PositionSampler(n, batch, seed=6), 6) != take(PositionSampler(n, batch, seed=5), 6)
+
+
+def test_dihedral_gives_eight_distinct_transforms():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
+    outs = {dihedral(a, k).tobytes() + bytes(dihedral(a, k).shape) for k in range(8)}
+    assert len(outs) == 8 and np.array_equal(dihedral(a, 0), a)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return make_images(tmp_path_factory.mktemp("data") / "img", 5, 40, 48, 3)
+
+
+def test_loader_is_the_same_with_and_without_workers(images):
+    cfg = load_config(data={"data": {"train": str(images), "channels": 3, "patch_size": 16, "batch_size": 4, "workers": 0,
+                                     "degradation": {"type": "jpeg", "quality": [10, 30]}}})
+    batches = []
+    for workers in (0, 1):
+        cfg.data.workers = workers
+        loader, dataset = build_train_loader(cfg, scale=1, start_step=0)
+        assert dataset.hq.preloaded and dataset.hq._cache[0].dtype == np.uint8  # 8-bit images kept as uint8
+        batches.append([b for b, _ in zip(loader, range(3))])
+    for a, b in zip(*batches):
+        assert torch.equal(a["hq"], b["hq"]) and torch.equal(a["lq"], b["lq"])
+    first = batches[0][0]
+    assert first["hq"].shape == (4, 3, 16, 16) and first["lq"].shape == (4, 3, 16, 16)
+    assert not torch.equal(first["hq"], first["lq"])  # JPEG applied per sample in the loader
+    # the loader started at step 2 yields the third batch first
+    loader, _ = build_train_loader(cfg, scale=1, start_step=2)
+    assert torch.equal(next(iter(loader))["hq"], batches[0][2]["hq"])
+
+
+def test_batch_noise_is_seeded_per_step_and_blind_sigma_in_range():
+    from restora.train.config import DegradationConfig
+
+    hq = torch.rand(64, 1, 8, 8)
+    deg = BatchDegrader(DegradationConfig(type="gaussian", sigma=[10.0, 30.0]), seed=1)
+    lq1, s1 = deg(hq, step=3)
+    lq2, s2 = deg(hq, step=3)
+    lq3, _ = deg(hq, step=4)
+    assert torch.equal(lq1, lq2) and torch.equal(s1, s2) and not torch.equal(lq1, lq3)
+    assert (s1 >= 10).all() and (s1 <= 30).all() and s1.std() > 2
+    # the noise has the drawn standard deviation per sample
+    std = ((lq1 - hq) * 255).flatten(1).std(dim=1)
+    assert torch.allclose(std, s1, rtol=0.35)
+    fixed, sigma = BatchDegrader(DegradationConfig(type="gaussian", sigma=25.0), seed=1)(hq, 1)
+    assert (sigma == 25).all() and abs(float(((fixed - hq) * 255).std()) - 25) < 1.0
+
+
+def test_bicubic_batch_matches_numpy_imresize():
+    from restora.degrade import imresize
+    from restora.train.config import DegradationConfig
+
+    hq = torch.rand(2, 3, 16, 16, dtype=torch.float32)
+    lq, _ = BatchDegrader(DegradationConfig(type="bicubic", scale=4), seed=0)(hq, 1)
+    ref = imresize(hq[0].permute(1, 2, 0).numpy(), 0.25)
+    assert lq.shape == (2, 3, 4, 4) and np.allclose(lq[0].permute(1, 2, 0).numpy(), ref, atol=1e-5)
+
+
+def test_validation_pairs_are_fixed(images):
+    cfg = load_config(data={"model": {"arch": "dncnn", "args": {"in_channels": 3}},
+                            "data": {"channels": 3, "degradation": {"sigma": [0, 50]}},
+                            "val": {"data": str(images), "images": 2, "crop": 32}})
+    a, b = build_val_set(cfg, 1), build_val_set(cfg, 1)
+    assert len(a) == 2 and a[0].hq.shape == (32, 32, 3) and a[0].sigma == 25.0
+    assert np.array_equal(a[0].lq, b[0].lq) and not np.array_equal(a[0].lq, a[1].lq - a[1].hq + a[0].hq)
+    assert abs(float((a[0].lq - a[0].hq).std()) * 255 - 25) < 2.5
+
+
+def test_checkpoint_pack_round_trip():
+    import random
+
+    state = {"opt": {"state": {0: {"step": torch.tensor(3.0), "m": torch.ones(2)}}, "param_groups": [{"betas": (0.9, 0.99), "params": [0]}]},
+             "np": np.random.get_state(), "py": random.getstate(), "__odd": 1}
+    tensors = {}
+    meta = pack(state, "s", tensors)
+    import json
+
+    back = unpack(json.loads(json.dumps(meta)), tensors)
+    assert torch.equal(back["opt"]["state"][0]["m"], torch.ones(2)) and back["opt"]["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert back["py"] == state["py"] and back["np"][0] == "MT19937" and np.array_equal(back["np"][1], state["np"][1])
+    assert back["__odd"] == 1
