@@ -136,7 +136,9 @@ def test_restore_round_trip_png():
     pipe = FakePipeline()
     c = client(pipe)
     data = png_bytes(20, 30)
-    r = c.post("/api/v1/restore", files={"image": ("photo.png", data, "image/png")}, data={"task": "upscale", "scale": "2"})
+    r = c.post(
+        "/api/v1/restore", files={"image": ("photo.png", data, "image/png")}, data={"task": "upscale", "scale": "2"}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png"
     out = Image.open(io.BytesIO(r.content))
@@ -160,9 +162,13 @@ def test_restore_auto_passes_no_steps_and_hides_private_params():
     assert json.loads(r.headers["x-restora-plan"]) == [{"name": "denoise", "method": "fake", "params": {"sigma": 5.0}}]
 
 
-@pytest.mark.parametrize("fmt,ctype,pil", [("jpeg", "image/jpeg", "JPEG"), ("jpg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP")])
+@pytest.mark.parametrize(
+    "fmt,ctype,pil", [("jpeg", "image/jpeg", "JPEG"), ("jpg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP")]
+)
 def test_restore_output_formats(fmt, ctype, pil):
-    r = client().post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")}, data={"format": fmt, "quality": "80"})
+    r = client().post(
+        "/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")}, data={"format": fmt, "quality": "80"}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == ctype
     assert Image.open(io.BytesIO(r.content)).format == pil
@@ -171,8 +177,14 @@ def test_restore_output_formats(fmt, ctype, pil):
 def test_quality_changes_jpeg_size():
     c = client()
     img = png_bytes(64, 64)
-    sizes = [len(c.post("/api/v1/restore", files={"image": ("a.png", img, "image/png")},
-                        data={"format": "jpeg", "quality": q}).content) for q in ("10", "95")]
+    sizes = [
+        len(
+            c.post(
+                "/api/v1/restore", files={"image": ("a.png", img, "image/png")}, data={"format": "jpeg", "quality": q}
+            ).content
+        )
+        for q in ("10", "95")
+    ]
     assert sizes[0] < sizes[1]
 
 
@@ -192,7 +204,9 @@ def test_steps_and_model_reach_the_pipeline():
     pipe = FakePipeline()
     c = client(pipe)
     img = png_bytes()
-    r = c.post("/api/v1/restore", files={"image": ("a.png", img, "image/png")}, data={"steps": "upscale:bicubic", "scale": "3"})
+    r = c.post(
+        "/api/v1/restore", files={"image": ("a.png", img, "image/png")}, data={"steps": "upscale:bicubic", "scale": "3"}
+    )
     assert r.status_code == 200, r.text
     assert pipe.plan_calls[-1]["steps"] == ["upscale:bicubic"] and pipe.plan_calls[-1]["scale"] == 3
     assert Image.open(io.BytesIO(r.content)).size == (90, 60)
@@ -203,7 +217,9 @@ def test_steps_and_model_reach_the_pipeline():
 
 def test_plan_endpoint():
     pipe = FakePipeline()
-    r = client(pipe).post("/api/v1/plan", files={"image": ("a.png", png_bytes(20, 30), "image/png")}, data={"scale": "4"})
+    r = client(pipe).post(
+        "/api/v1/plan", files={"image": ("a.png", png_bytes(20, 30), "image/png")}, data={"scale": "4"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert [s["name"] for s in body["plan"]["steps"]] == ["denoise", "upscale"]
@@ -233,7 +249,9 @@ def test_missing_file_is_422():
 
 def test_text_file_is_415():
     pipe = FakePipeline()
-    msg = assert_json_error(client(pipe).post("/api/v1/restore", files={"image": ("notes.txt", b"hello, not an image", "text/plain")}), 415)
+    msg = assert_json_error(
+        client(pipe).post("/api/v1/restore", files={"image": ("notes.txt", b"hello, not an image", "text/plain")}), 415
+    )
     assert "notes.txt" in msg
     assert pipe.runs == 0 and not pipe.plan_calls
 
@@ -249,7 +267,9 @@ def test_too_large_upload_is_413():
     c = client(pipe, max_upload_bytes=1000)
     big = png_bytes(200, 200)  # ~120 kB: over even the form allowance, refused from Content-Length
     assert len(big) > 70_000
-    assert "1,000 bytes" in assert_json_error(c.post("/api/v1/restore", files={"image": ("a.png", big, "image/png")}), 413)
+    assert "1,000 bytes" in assert_json_error(
+        c.post("/api/v1/restore", files={"image": ("a.png", big, "image/png")}), 413
+    )
     # just over the upload limit, within the multipart allowance: refused by the endpoint's own count
     c = client(pipe, max_upload_bytes=len(png_bytes(20, 30)) - 1)
     assert_json_error(c.post("/api/v1/restore", files={"image": ("a.png", png_bytes(20, 30), "image/png")}), 413)
@@ -275,16 +295,31 @@ def test_pixel_limit_is_413():
     assert pipe.runs == 0
     # the output limit: 20x20 is allowed in, but x4 would be 6400 > 4 * 400
     c = client(pipe, max_pixels=400)
-    assert_json_error(c.post("/api/v1/restore", files={"image": ("a.png", png_bytes(20, 20), "image/png")}, data={"scale": "4"}), 413)
+    assert_json_error(
+        c.post("/api/v1/restore", files={"image": ("a.png", png_bytes(20, 20), "image/png")}, data={"scale": "4"}), 413
+    )
     assert pipe.runs == 0
 
 
-@pytest.mark.parametrize("field,value", [
-    ("scale", "5"), ("scale", "0"), ("scale", "two"), ("scale", "1.5"), ("format", "gif"), ("quality", "0"),
-    ("quality", "101"), ("task", "colorize"), ("steps", "sharpen"), ("steps", "denoise,denoise"),
-    ("model", "../../weights/evil.safetensors"), ("model", "/etc/passwd"), ("steps", "denoise:/tmp/x.pth"),
-    ("steps", "upscale:nlm"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("scale", "5"),
+        ("scale", "0"),
+        ("scale", "two"),
+        ("scale", "1.5"),
+        ("format", "gif"),
+        ("quality", "0"),
+        ("quality", "101"),
+        ("task", "colorize"),
+        ("steps", "sharpen"),
+        ("steps", "denoise,denoise"),
+        ("model", "../../weights/evil.safetensors"),
+        ("model", "/etc/passwd"),
+        ("steps", "denoise:/tmp/x.pth"),
+        ("steps", "upscale:nlm"),
+    ],
+)
 def test_bad_parameters_are_422(field, value):
     pipe = FakePipeline()
     r = client(pipe).post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")}, data={field: value})
@@ -294,12 +329,21 @@ def test_bad_parameters_are_422(field, value):
 
 
 def test_upscale_with_scale_one_is_422():
-    assert_json_error(client().post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")},
-                                    data={"task": "upscale", "scale": "1"}), 422)
+    assert_json_error(
+        client().post(
+            "/api/v1/restore",
+            files={"image": ("a.png", png_bytes(), "image/png")},
+            data={"task": "upscale", "scale": "1"},
+        ),
+        422,
+    )
 
 
 def test_pipeline_failure_is_500_without_traceback():
-    msg = assert_json_error(client(FakePipeline(fail=True)).post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")}), 500)
+    msg = assert_json_error(
+        client(FakePipeline(fail=True)).post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")}),
+        500,
+    )
     assert "boom" not in msg  # internal details stay in the server log
 
 
@@ -319,7 +363,9 @@ def test_filename_has_no_path_effect(tmp_path):
         assert r.status_code == 200, (name, r.text)
         assert Image.open(io.BytesIO(r.content)).size == (30, 20)  # the uploaded bytes, not a file
         disp = r.headers["content-disposition"]
-        assert "/" not in disp and "\\" not in disp and ".." not in disp and "x-evil" not in {k.lower() for k in r.headers}
+        assert (
+            "/" not in disp and "\\" not in disp and ".." not in disp and "x-evil" not in {k.lower() for k in r.headers}
+        )
     assert other.read_bytes() == png_bytes(50, 70, seed=3)
     # the pipeline saw a private temp file of the server's naming, gone after the request
     paths = [Path(call["path"]) for call in pipe.plan_calls]
@@ -359,7 +405,9 @@ def test_parse_options_defaults():
 async def _post_many(app: Any, n: int) -> list[Any]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as ac:
-        jobs = [ac.post("/api/v1/restore", files={"image": ("a.png", png_bytes(seed=i), "image/png")}) for i in range(n)]
+        jobs = [
+            ac.post("/api/v1/restore", files={"image": ("a.png", png_bytes(seed=i), "image/png")}) for i in range(n)
+        ]
         return await asyncio.gather(*jobs)
 
 
@@ -382,6 +430,7 @@ def test_queue_full_is_503():
     async def scenario() -> list[int]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as ac:
+
             def post():
                 return ac.post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")})
 
@@ -409,6 +458,79 @@ def test_queue_full_is_503():
     assert "busy" in assert_json_error(third, 503)
     assert third.headers["retry-after"] == "5"
     assert queue.stats()["running"] == 0 and queue.stats()["waiting"] == 0
+
+
+def test_client_gone_while_waiting_gives_its_place_back():
+    gate = threading.Event()
+    pipe = FakePipeline(gate=gate)
+    app = create_app(pipe, ui=False, max_concurrency=1, queue_size=1)
+    queue = app.state.service.queue
+    req = httpx.Request("POST", "http://127.0.0.1/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")})
+    body = req.read()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/restore",
+        "raw_path": b"/api/v1/restore",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in req.headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def scenario() -> tuple[int, list[dict]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as ac:
+            first = asyncio.create_task(
+                ac.post("/api/v1/restore", files={"image": ("a.png", png_bytes(), "image/png")})
+            )
+            for _ in range(200):
+                if pipe.started.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            gone = asyncio.Event()
+            sent = False
+            messages: list[dict] = []
+
+            async def receive() -> dict:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                await gone.wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict) -> None:
+                messages.append(message)
+
+            second = asyncio.create_task(app(scope, receive, send))
+            for _ in range(200):
+                if queue.waiting == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert queue.waiting == 1
+            gone.set()  # the second client hangs up while waiting
+            for _ in range(300):
+                if queue.waiting == 0:
+                    break
+                await asyncio.sleep(0.01)
+            waiting_after = queue.waiting
+            gate.set()
+            status = (await first).status_code
+            await second
+            return waiting_after, status, messages
+
+    try:
+        waiting_after, status, messages = asyncio.run(scenario())
+    finally:
+        gate.set()
+    assert waiting_after == 0 and status == 200
+    assert pipe.runs == 1  # the abandoned request never ran
+    assert messages[0]["status"] == 499
 
 
 def test_work_queue_counts_and_refuses():
@@ -456,8 +578,11 @@ def test_real_pipeline_round_trip():
     from restora.pipeline import RestorePipeline
 
     c = client(RestorePipeline(device="cpu"))
-    r = c.post("/api/v1/restore", files={"image": ("a.png", png_bytes(16, 24), "image/png")},
-               data={"steps": "upscale:bicubic", "scale": "2"})
+    r = c.post(
+        "/api/v1/restore",
+        files={"image": ("a.png", png_bytes(16, 24), "image/png")},
+        data={"steps": "upscale:bicubic", "scale": "2"},
+    )
     assert r.status_code == 200, r.text
     assert Image.open(io.BytesIO(r.content)).size == (48, 32)
     assert json.loads(r.headers["x-restora-plan"])[0]["method"] == "bicubic"

@@ -24,8 +24,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("headless browser test: /usr/bin/chromium or /usr/bin/chromedriver not installed "
-                "(scripts/install-browser.sh)", allow_module_level=True)
+    pytest.skip(
+        "headless browser test: /usr/bin/chromium or /usr/bin/chromedriver not installed (scripts/install-browser.sh)",
+        allow_module_level=True,
+    )
 pytest.importorskip("selenium")
 pytest.importorskip("gradio")
 uvicorn = pytest.importorskip("uvicorn")
@@ -116,8 +118,11 @@ def _choose(driver, elem_id: str, label_prefix: str) -> None:
     """Open a Gradio dropdown and click the option whose label starts with ``label_prefix``."""
     box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
     box.click()
-    option = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} li[aria-label^='{label_prefix}']"),
-                   10, f"option {label_prefix!r} of {elem_id}")
+    option = _wait(
+        lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} li[aria-label^='{label_prefix}']"),
+        10,
+        f"option {label_prefix!r} of {elem_id}",
+    )
     option[0].click()
     _wait(lambda: box.get_attribute("value").startswith(label_prefix), 10, f"{elem_id} to show {label_prefix!r}")
 
@@ -160,7 +165,13 @@ def test_page_restores_an_upload(server, browser, noisy_png):
     except AssertionError:
         _shot(d, "web_ui_failed.png")
         raise
-    sizes = {(d.execute_script("return arguments[0].naturalWidth", i), d.execute_script("return arguments[0].naturalHeight", i)) for i in imgs}
+    sizes = {
+        (
+            d.execute_script("return arguments[0].naturalWidth", i),
+            d.execute_script("return arguments[0].naturalHeight", i),
+        )
+        for i in imgs
+    }
     assert sizes == {(450, 300)}  # x2 of 225 x 150, before enlarged to match after
 
     plan = d.find_element(By.CSS_SELECTOR, "#restora-plan textarea").get_attribute("value")
@@ -185,6 +196,10 @@ def test_page_task_choice_and_errors(server, browser):
     assert any(label.startswith("bicubic") for label in labels)
     assert not any(label.startswith("nlm") for label in labels)
     d.find_element(By.ID, "restora-run").click()  # nothing uploaded
-    toast = _wait(lambda: [e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='toast-body']") if e.text], 30, "an error toast")
+    toast = _wait(
+        lambda: [e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='toast-body']") if e.text],
+        30,
+        "an error toast",
+    )
     assert "Upload an image first" in toast[0].text
     _shot(d, "web_ui_error.png")

@@ -27,7 +27,7 @@ from restora.web.jobs import QueueFullError
 from restora.web.service import RestoreService, parse_options
 from restora.web.uploads import peek_upload, safe_name
 
-__all__ = ["ApiError", "BodyLimitMiddleware", "build_router", "install_error_handlers", "models_catalogue"]
+__all__ = ["ApiError", "BodyLimitMiddleware", "build_router", "install_error_handlers", "models_catalogue", "run_job"]
 
 log = logging.getLogger("restora.web")
 
@@ -160,12 +160,25 @@ def models_catalogue() -> dict[str, Any]:
         from restora import zoo
 
         for card in zoo.list_models():
-            models.append({"name": card.name, "task": card.task, "arch": card.arch,
-                           "scale": card.scale, "channels": card.channels, "description": card.description})
+            models.append(
+                {
+                    "name": card.name,
+                    "task": card.task,
+                    "arch": card.arch,
+                    "scale": card.scale,
+                    "channels": card.channels,
+                    "description": card.description,
+                }
+            )
     except RestoraError as exc:  # a broken cache should not take the listing down
         log.warning("model zoo listing failed: %s", exc)
-    return {"tasks": ["auto", *STEP_TASKS], "methods": methods, "models": models,
-            "scales": [1, 2, 3, 4], "formats": ["png", "jpeg", "webp"]}
+    return {
+        "tasks": ["auto", *STEP_TASKS],
+        "methods": methods,
+        "models": models,
+        "scales": [1, 2, 3, 4],
+        "formats": ["png", "jpeg", "webp"],
+    }
 
 
 async def _read_upload(image: UploadFile | None, max_bytes: int) -> tuple[bytes, str]:
@@ -176,6 +189,22 @@ async def _read_upload(image: UploadFile | None, max_bytes: int) -> tuple[bytes,
     if len(data) > max_bytes:
         raise ApiError(413, f"upload {name!r} is larger than this server's limit of {max_bytes:,} bytes")
     return data, name
+
+
+async def run_job(request: Request, service: RestoreService, fn: Any, *args: Any, poll_s: float = 0.5) -> Any:
+    """Run ``fn(*args)`` through the service's queue, watching the client: if it goes away
+    while the job waits, the job is dropped and its place given back (a job already running
+    finishes and its result is discarded)."""
+    future = service.queue.submit(fn, *args)
+    waiter = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({waiter}, timeout=poll_s)
+        if done:
+            return waiter.result()
+        if await request.is_disconnected():
+            future.cancel()  # no effect once running
+            waiter.cancel()
+            raise ApiError(499, "client closed the request")
 
 
 def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter:
@@ -191,11 +220,16 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     @router.post(
         "/restore",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
-                         "description": "The restored image; X-Restora-Plan/-Timings headers"}},
+        responses={
+            200: {
+                "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                "description": "The restored image; X-Restora-Plan/-Timings headers",
+            }
+        },
         summary="Restore an uploaded image",
     )
     async def restore(
+        request: Request,
         image: UploadFile | None = File(None, description="The image (PNG, JPEG, TIFF, WebP or BMP)"),
         task: str | None = Form(None, description="auto | denoise | jpeg | deblur | upscale"),
         steps: str | None = Form(None, description="Comma list, e.g. 'denoise:nlm,upscale:bicubic'"),
@@ -206,11 +240,12 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     ) -> Response:
         options = parse_options(task, steps, scale, model, format, quality)
         data, name = await _checked(image)
-        done = await service.queue.run(service.restore_upload, data, name, options)
+        done = await run_job(request, service, service.restore_upload, data, name, options)
         return Response(content=done.data, media_type=done.content_type, headers=done.headers())
 
     @router.post("/plan", summary="Plan the restoration of an uploaded image without running it")
     async def plan(
+        request: Request,
         image: UploadFile | None = File(None),
         task: str | None = Form(None),
         steps: str | None = Form(None),
@@ -220,7 +255,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     ) -> JSONResponse:
         options = parse_options(task, steps, scale, model, format, None)
         data, name = await _checked(image)
-        result = await service.queue.run(service.plan_upload, data, name, options)
+        result = await run_job(request, service, service.plan_upload, data, name, options)
         return JSONResponse(result)
 
     @router.get("/plan", include_in_schema=False)
@@ -234,13 +269,18 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     @router.get("/health", summary="Liveness, version and queue state")
     async def health() -> JSONResponse:
         pipe = service.pipeline
-        return JSONResponse({
-            "status": "ok",
-            "version": __version__,
-            "device": str(getattr(pipe, "device_type", None) or getattr(pipe, "device", "unknown")),
-            "queue": service.queue.stats(),
-            "limits": {"max_upload_bytes": max_upload_bytes, "max_pixels": service.max_pixels,
-                       "max_output_pixels": service.max_output_pixels},
-        })
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "device": str(getattr(pipe, "device_type", None) or getattr(pipe, "device", "unknown")),
+                "queue": service.queue.stats(),
+                "limits": {
+                    "max_upload_bytes": max_upload_bytes,
+                    "max_pixels": service.max_pixels,
+                    "max_output_pixels": service.max_output_pixels,
+                },
+            }
+        )
 
     return router

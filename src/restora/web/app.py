@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from restora.errors import InvalidParameterError
 from restora.validation import check_range
@@ -71,9 +72,7 @@ def create_app(
 
         pipeline = RestorePipeline(device=device)
     queue = WorkQueue(int(max_concurrency), int(queue_size))
-    service = RestoreService(
-        pipeline, max_pixels=max_pixels, max_output_pixels=max_output_pixels, queue=queue
-    )
+    service = RestoreService(pipeline, max_pixels=max_pixels, max_output_pixels=max_output_pixels, queue=queue)
 
     from restora.restorers import list_restorers
 

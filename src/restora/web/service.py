@@ -216,9 +216,11 @@ def plan_summary(plan: Any) -> list[dict[str, Any]]:
     """``[{"name", "method", "params"}]`` for each step of ``plan``."""
     out = []
     for step in getattr(plan, "steps", []):
-        d = step.to_dict() if hasattr(step, "to_dict") else {
-            "name": step.name, "method": step.method, "params": dict(step.params)
-        }
+        d = (
+            step.to_dict()
+            if hasattr(step, "to_dict")
+            else {"name": step.name, "method": step.method, "params": dict(step.params)}
+        )
         params = {k: v for k, v in (d.get("params") or {}).items() if not str(k).startswith("_")}
         out.append({"name": d["name"], "method": str(d["method"]), "params": params})
     return json.loads(json.dumps(out, default=str))
@@ -285,8 +287,13 @@ class RestoreService:
             return {
                 "plan": plan_dict(plan),
                 "description": plan.describe() if hasattr(plan, "describe") else "",
-                "input": {"width": w, "height": h, "channels": int(upload.image.shape[2]),
-                          "format": upload.info.format, "bit_depth": upload.info.bit_depth},
+                "input": {
+                    "width": w,
+                    "height": h,
+                    "channels": int(upload.image.shape[2]),
+                    "format": upload.info.format,
+                    "bit_depth": upload.info.bit_depth,
+                },
                 "output": {"width": ow, "height": oh, "format": options.format},
             }
 

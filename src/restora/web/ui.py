@@ -154,23 +154,33 @@ def build_ui(service: RestoreService, *, max_upload_bytes: int, store: ResultSto
         gr.Markdown("# restora\n" + _INTRO)
         with gr.Row():
             with gr.Column(scale=1):
-                inp = gr.Image(type="filepath", image_mode=None, label="Damaged image",
-                               sources=["upload", "clipboard"], elem_id="restora-input")
+                inp = gr.Image(
+                    type="filepath",
+                    image_mode=None,
+                    label="Damaged image",
+                    sources=["upload", "clipboard"],
+                    elem_id="restora-input",
+                )
                 task = gr.Dropdown(choices=list(TASKS), value="auto", label="Task", elem_id="restora-task")
-                method = gr.Dropdown(choices=method_choices("auto"), value="auto", label="Method / model",
-                                     elem_id="restora-method")
-                scale = gr.Radio(choices=[str(s) for s in SCALES], value="1", label="Upscale factor",
-                                 elem_id="restora-scale")
-                fmt = gr.Radio(choices=["png", "jpeg", "webp"], value="png", label="Download format",
-                               elem_id="restora-format")
+                method = gr.Dropdown(
+                    choices=method_choices("auto"), value="auto", label="Method / model", elem_id="restora-method"
+                )
+                scale = gr.Radio(
+                    choices=[str(s) for s in SCALES], value="1", label="Upscale factor", elem_id="restora-scale"
+                )
+                fmt = gr.Radio(
+                    choices=["png", "jpeg", "webp"], value="png", label="Download format", elem_id="restora-format"
+                )
                 run = gr.Button("Restore", variant="primary", elem_id="restora-run")
             with gr.Column(scale=2):
                 if slider_cls is not None:
                     result = [slider_cls(label="Before / after", type="numpy", elem_id="restora-result")]
                 else:
                     with gr.Row():
-                        result = [gr.Image(label="Before", type="numpy", elem_id="restora-before"),
-                                  gr.Image(label="After", type="numpy", elem_id="restora-result")]
+                        result = [
+                            gr.Image(label="Before", type="numpy", elem_id="restora-before"),
+                            gr.Image(label="After", type="numpy", elem_id="restora-result"),
+                        ]
                 plan = gr.Textbox(label="Plan", lines=8, interactive=False, elem_id="restora-plan")
                 download = gr.File(label="Download result", interactive=False, elem_id="restora-download")
         task.change(task_changed, [task, scale], [method, scale], queue=False)
@@ -183,4 +193,3 @@ def build_ui(service: RestoreService, *, max_upload_bytes: int, store: ResultSto
         )
     blocks.queue(max_size=max(1, service.queue.queue_size))
     return blocks
-

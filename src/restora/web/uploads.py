@@ -154,9 +154,7 @@ def _decode_in(folder: Path, data: bytes, fmt: str, filename: str | None, max_pi
     return DecodedUpload(image=image, info=info, name=safe_name(filename), path=path)
 
 
-def encode_image(
-    image: np.ndarray, fmt: str = "png", *, quality: int = 95, info: ImageInfo | None = None
-) -> bytes:
+def encode_image(image: np.ndarray, fmt: str = "png", *, quality: int = 95, info: ImageInfo | None = None) -> bytes:
     """Encode an image to PNG, JPEG or WebP bytes with :func:`restora.io.write_image`.
 
     ``info`` (from the upload) carries its ICC profile and EXIF block, and 16-bit PNG
