@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from restora.errors import ConfigError, MissingResourceError
-from restora.train.config import Config, DataConfig, DegradationConfig, ValConfig
+from restora.train.config import Config, DataConfig, DegradationConfig
 
 __all__ = [
     "resolve_folders",

@@ -25,7 +25,7 @@ from torch import nn
 from restora.errors import ConfigError, RestoraError
 from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from restora.train.config import Config, DiscriminatorConfig, config_to_dict, load_config
-from restora.train.data import BatchDegrader, ValPair, build_train_loader, build_val_set, degradation_mode, derive_seed
+from restora.train.data import BatchDegrader, ValPair, build_train_loader, build_val_set, derive_seed
 from restora.train.distributed import DistInfo, all_reduce_grads, broadcast_buffers, init_distributed, shutdown_distributed, state_digest
 from restora.train.logs import RunLog, plot_log
 from restora.train.losses import GANLoss, LossTerm, build_losses, gradient_penalty
