@@ -578,6 +578,8 @@ class Trainer:
             np.random.seed(derive_seed(cfg.train.seed, self.dist.rank, 2) % 2**32)
             torch.manual_seed(derive_seed(cfg.train.seed, self.dist.rank, 3))
         stop = min(cfg.train.steps, cfg.train.stop_after) if cfg.train.stop_after else cfg.train.steps
+        if stop <= start:
+            raise ConfigError(f"train.stop_after={cfg.train.stop_after} is not after the checkpoint's step {start}; raise or remove it")
         ckpt_dir = out / "checkpoints"
         last_val: dict[str, float] = {}
         progress = self._progress(start, stop) if main else None
