@@ -57,8 +57,10 @@ class FakePipeline:
 
     device_type = "cpu"
 
-    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None, fail: bool = False) -> None:
-        self.delay, self.gate, self.fail = delay, gate, fail
+    def __init__(
+        self, delay: float = 0.0, gate: threading.Event | None = None, fail: bool = False, meet: int = 0
+    ) -> None:
+        self.delay, self.gate, self.fail, self.meet = delay, gate, fail, meet
         self.lock = threading.Lock()
         self.active = self.max_active = self.runs = 0
         self.started = threading.Event()
@@ -89,6 +91,9 @@ class FakePipeline:
                 raise RuntimeError("boom\nsecond line")
             if self.gate is not None:
                 self.gate.wait(10)
+            end = time.monotonic() + 5
+            while self.meet and self.active < self.meet and time.monotonic() < end:
+                time.sleep(0.005)  # hold until `meet` runs overlap (bounded), so overlap is certain
             if self.delay:
                 time.sleep(self.delay)
             out = image
@@ -413,7 +418,7 @@ async def _post_many(app: Any, n: int) -> list[Any]:
 
 @pytest.mark.parametrize("limit", [1, 2])
 def test_concurrency_limit_is_honoured(limit):
-    pipe = FakePipeline(delay=0.15)
+    pipe = FakePipeline(delay=0.05, meet=limit)
     app = create_app(pipe, ui=False, max_concurrency=limit, queue_size=10)
     responses = asyncio.run(_post_many(app, 6))
     assert [r.status_code for r in responses] == [200] * 6
@@ -596,3 +601,15 @@ def test_gradio_page_is_mounted():
     assert "gradio" in r.text.lower()
     assert c.get("/api/v1/health").json()["status"] == "ok"  # the API still wins over the mount
     assert c.get("/openapi.json").status_code == 200
+
+
+def test_serve_cli_options_and_errors(capsys):
+    from restora.cli.main import main
+
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--host", "--port", "--device", "--max-upload-mb", "--max-pixels", "--queue-size"):
+        assert option in out
+    assert main(["serve", "--port", "70000"]) == 2  # refused before anything starts
+    assert "--port" in capsys.readouterr().err
+    assert main(["serve", "--max-upload-mb", "0"]) == 2
