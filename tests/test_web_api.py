@@ -323,6 +323,7 @@ def test_pixel_limit_is_413():
         ("model", "/etc/passwd"),
         ("steps", "denoise:/tmp/x.pth"),
         ("steps", "upscale:nlm"),
+        ("steps", " , ,"),
     ],
 )
 def test_bad_parameters_are_422(field, value):

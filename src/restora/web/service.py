@@ -143,6 +143,8 @@ def parse_options(
                 step_list.append(f"{name}:{m}")
             else:
                 step_list.append(name)
+        if not step_list:
+            raise InvalidParameterError(f"steps: no step given in {steps!r}; steps are {', '.join(STEP_NAMES)}")
         if len(set(s.partition(":")[0] for s in step_list)) != len(step_list):
             raise InvalidParameterError(f"steps: each step may appear once; got {steps!r}")
     elif task_name != "auto" or method:
