@@ -32,6 +32,8 @@ from restora.pipeline.plan import (
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
     NOISE_SIGMA_THRESHOLD,
+    PIXEL_JPEG_MIN_PIXELS,
+    PIXEL_JPEG_QUALITY_THRESHOLD,
     STEP_ORDER,
     STEP_TASKS,
     Plan,
@@ -44,7 +46,7 @@ from restora.validation import as_image, check_choice
 __all__ = ["ANALYSIS_MAX_SIDE", "Progress", "RestorePipeline", "RestoreResult"]
 
 #: Images larger than this on either side are analysed on a centre crop of this side.
-ANALYSIS_MAX_SIDE = 2048
+ANALYSIS_MAX_SIDE = 1024
 #: Tile side for classical methods with ``tile="auto"``.
 CLASSICAL_TILE = 1024
 _INTERPOLATORS = ("bicubic", "bilinear", "nearest", "lanczos")
@@ -213,10 +215,19 @@ class RestorePipeline:
         img = as_image(image, channels=(1, 2, 3, 4))
         h, w = img.shape[:2]
         channels = 1 if img.shape[2] in (1, 2) else 3
-        a = dict(analysis) if analysis is not None else self.analyse(img, path)
         target = self._target(h, w, scale, target_size)
         requested = _parse_steps(steps)
         forced = self._forced
+        for name, method in (requested or {}).items():  # fail before the (slow) analysis
+            if method is not None and not (forced is not None and method == forced.method):
+                _check_method(name, method)
+        if analysis is not None:
+            a = dict(analysis)
+        elif requested is not None and set(requested) <= {"upscale"} and (forced is None or forced.step == "upscale"):
+            # only upscaling asked: nothing to measure
+            a = {"height": int(h), "width": int(w), "channels": channels, "skipped": "only upscaling requested"}
+        else:
+            a = self.analyse(img, path)
 
         sigma = float(a.get("noise_sigma") or 0.0)
         quality = a.get("jpeg_quality")
@@ -228,9 +239,12 @@ class RestorePipeline:
             for name in requested:
                 wanted[name] = "requested with steps"
         else:
-            if quality is not None and quality < JPEG_QUALITY_THRESHOLD:
-                src = "the file's quantisation tables" if a.get("jpeg_source") == "tables" else f"8x8 blockiness {a.get('blockiness', 0):.2f}"
-                wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {JPEG_QUALITY_THRESHOLD}"
+            from_tables = a.get("jpeg_source") == "tables"
+            limit = JPEG_QUALITY_THRESHOLD if from_tables else PIXEL_JPEG_QUALITY_THRESHOLD
+            trusted = from_tables or h * w >= PIXEL_JPEG_MIN_PIXELS
+            if quality is not None and trusted and quality < limit:
+                src = "the file's quantisation tables" if from_tables else f"estimated from 8x8 blockiness {a.get('blockiness', 0):.2f}"
+                wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {limit}"
             residual = _residual_sigma(sigma, quality if "jpeg" in wanted else None)
             if residual > NOISE_SIGMA_THRESHOLD:
                 if "jpeg" in wanted:

@@ -5,7 +5,9 @@ and the user's wishes (scale, target size, explicit steps, a forced model) into 
 list of steps. The rules (documented in ``docs/restore.md``):
 
 * ``jpeg``: when the file's quantisation tables say quality < :data:`JPEG_QUALITY_THRESHOLD`,
-  or (no tables, e.g. a PNG saved from a JPEG) the 8x8 blockiness of the pixels says so.
+  or (no tables, e.g. a PNG saved from a JPEG) the 8x8 blockiness of the pixels says a
+  quality < :data:`PIXEL_JPEG_QUALITY_THRESHOLD` (images of at least
+  :data:`PIXEL_JPEG_MIN_PIXELS` pixels only).
 * ``denoise``: when the estimated noise sigma exceeds :data:`NOISE_SIGMA_THRESHOLD` (8-bit
   levels); after a JPEG step only the noise the JPEG step does not account for counts.
 * ``deblur``: only when asked (``steps``), or when the blur estimate says the blur is
@@ -26,6 +28,8 @@ __all__ = [
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
     "NOISE_SIGMA_THRESHOLD",
+    "PIXEL_JPEG_MIN_PIXELS",
+    "PIXEL_JPEG_QUALITY_THRESHOLD",
     "STEP_ORDER",
     "STEP_TASKS",
     "Plan",
@@ -40,6 +44,12 @@ STEP_TASKS = {"jpeg": "jpeg", "denoise": "denoise", "deblur": "deblur", "upscale
 
 #: A JPEG whose quantisation tables say a quality below this gets the ``jpeg`` step.
 JPEG_QUALITY_THRESHOLD = 90
+#: Without tables (e.g. a PNG saved from a JPEG) the quality estimated from 8x8 blockiness
+#: must be below this: pixel estimates scatter by about +-10 and natural images with strong
+#: straight edges show some blockiness, so clearer evidence is required.
+PIXEL_JPEG_QUALITY_THRESHOLD = 75
+#: ... and the image must have at least this many pixels (blockiness of small crops scatters).
+PIXEL_JPEG_MIN_PIXELS = 256 * 256
 #: Estimated noise sigma (8-bit levels) above which the ``denoise`` step runs.
 NOISE_SIGMA_THRESHOLD = 3.0
 #: Gaussian-equivalent blur sigma in pixels (:func:`restora.classical.estimate.estimate_blur`)
