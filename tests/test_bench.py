@@ -15,6 +15,7 @@ from PIL import Image
 from conftest import synthetic_image
 from restora.bench import (
     BenchMethod,
+    BenchResult,
     get_task,
     image_rng,
     markdown_table,
@@ -222,6 +223,7 @@ def test_outputs_are_written_and_published_rows_marked(tmp_path: Path) -> None:
     assert "Zhang" in bm3d["citation"] and bm3d["seconds_per_mp"] == ""
     assert next(r for r in rows if r["method"] == "net")["params"] == "556000"
     data = json.loads(paths["json"].read_text())
+    assert markdown_table(BenchResult.from_dict(data)) == markdown_table(result)
     assert data["task"] == "denoise-gray-s25" and len(data["images"]) == 4
     assert data["conventions"]["scoring"] == {"crop": 0, "y_channel": False, "round_to_uint8": True}
     md = paths["markdown"].read_text()

@@ -204,7 +204,7 @@ def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psn
 
     p = _open_for_write(Path(path))
     n = len(result.datasets)
-    fig = Figure(figsize=(5.2 * n, 4.2))
+    fig = Figure(figsize=(6.0 * n, 4.6))
     axes = fig.subplots(1, n, squeeze=False)
     cmap = matplotlib.colormaps["tab10"]
     colours = {m: cmap(i % 10) for i, m in enumerate(result.methods)}
@@ -218,13 +218,18 @@ def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psn
             xs.append(x)
             ax.scatter([x], [v], color=colours[r.method], s=40, zorder=3)
             ax.annotate(r.method, (x, v), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        for r in result.published_rows:
-            v = r.scores.get(metric)
-            if r.dataset != ds or v is None:
-                continue
+        published = sorted(
+            ((r.scores[metric], r.method) for r in result.published_rows
+             if r.dataset == ds and r.scores.get(metric) is not None),
+            reverse=True,
+        )
+        for v, _ in published:
             ax.axhline(v, color="0.5", linestyle="--", linewidth=0.8, zorder=1)
-            ax.annotate(f"{r.method} (published)", (0.01, v), xycoords=("axes fraction", "data"),
-                        textcoords="offset points", xytext=(0, 2), fontsize=7, color="0.35")
+        if published:  # one text block: labels of close lines would overlap
+            fmt = _SCORE_FORMAT.get(metric, "{:.4g}")
+            text = "published (dashed):\n" + "\n".join(f"{m} {fmt.format(v)}" for v, m in published)
+            ax.text(0.98, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                    color="0.3", bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.85})
         if xs:
             ax.set_xscale("log")
         ax.set_xlabel("seconds per megapixel (log)")

@@ -106,6 +106,24 @@ class BenchResult:
         peaks = [s.peak_mb for s in imgs if s.peak_mb is not None]
         return sum(s.seconds for s in imgs) / mp, (max(peaks) if peaks else None)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BenchResult":
+        """Rebuild a result from :meth:`to_dict` output (e.g. a ``result.json``), to re-render it."""
+        return cls(
+            task=data["task"],
+            description=data["description"],
+            datasets=list(data["datasets"]),
+            methods=list(data["methods"]),
+            seed=int(data["seed"]),
+            limit=data.get("limit"),
+            device=data["device"],
+            metrics=tuple(data["metrics"]),
+            rows=[ResultRow(**r) for r in data["rows"]],
+            images=[ImageScore(**s) for s in data["images"]],
+            conventions=dict(data.get("conventions", {})),
+            environment=dict(data.get("environment", {})),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the whole result."""
         return {
@@ -253,19 +271,26 @@ def run_benchmark(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
+    # Not a terminal (nohup, CI, a log file): a plain line per image instead of a live bar.
+    plain = progress and not console.is_terminal
     prog = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not progress,
+        console=console,
+        disable=not progress or plain,
         transient=False,
     )
+    n_images = sum(len(s.images) for s in sets)
+    done = 0
+    t_start = time.perf_counter()
     with prog:
         bar = prog.add_task(bench_task.name, total=total)
         for ds in sets:
             for path in ds.images:
+                done += 1
                 sample = bench_task.make_sample(_read(path), name=path.stem, seed=seed)
                 for method in resolved:
                     prog.update(bar, description=f"{bench_task.name}: {method.name} on {ds.name}/{sample.name}")
@@ -303,6 +328,13 @@ def run_benchmark(
                         )
                     )
                     prog.advance(bar)
+                if plain:
+                    console.print(
+                        f"{bench_task.name}: [{done}/{n_images}] {ds.name}/{sample.name} "
+                        f"({time.perf_counter() - t_start:.0f} s)",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
 
     rows: list[ResultRow] = []
     for method in resolved:
