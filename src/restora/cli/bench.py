@@ -19,14 +19,15 @@ def _split(text: str | None) -> list[str]:
 
 
 def _print_catalogue() -> None:
-    from restora.bench import TASKS, available_methods, dataset_status
+    from restora.bench import TASKS, dataset_status
 
-    tasks = Table(title="Tasks")
-    for col in ("task", "kind", "default datasets", "valid datasets", "methods available", "convention"):
-        tasks.add_column(col)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    tasks = Table(title="Tasks (methods: those of the task's kind, see below)")
+    for col in ("task", "kind", "default datasets", "valid datasets", "convention"):
+        tasks.add_column(col, no_wrap=col == "task")
     for t in TASKS.values():
-        tasks.add_row(t.name, t.kind, ", ".join(t.default_datasets), ", ".join(t.datasets),
-                      ", ".join(available_methods(t)), t.description)
+        tasks.add_row(t.name, t.kind, ", ".join(t.default_datasets), ", ".join(t.datasets), t.description)
     console.print(tasks)
     sets = Table(title="Datasets (a folder of images may be given instead of a name)")
     for col in ("dataset", "colour", "use", "images", "tasks"):
@@ -39,9 +40,9 @@ def _print_catalogue() -> None:
 
     from restora.restorers import list_restorers
 
-    methods = Table(title="Methods (or any module:function restorer)")
+    methods = Table(title="Methods (or module:function, or a .safetensors weights file)")
     for col in ("method", "task", "kind", "description"):
-        methods.add_column(col)
+        methods.add_column(col, no_wrap=col == "method")
     for info in list_restorers():
         methods.add_row(info.name, info.task, info.kind, info.description)
     methods.add_row("input", "denoise/jpeg/deblur", "baseline", "the degraded input itself (no restoration)")
