@@ -12,6 +12,7 @@ file system on a cluster).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -128,8 +129,9 @@ def run_ray_batch(
             started_here = True
         try:
             ctx = ray.data.DataContext.get_current()
-            if progress is not None:
+            if progress is not None:  # the caller shows its own progress: keep Ray Data quiet
                 ctx.enable_progress_bars = False
+                logging.getLogger("ray.data").setLevel(logging.WARNING)
             by_src = {r["src"]: r["task"] for r in todo}
             ds = ray.data.from_items([{"src": r["src"], "dst": r["dst"]} for r in todo])
             ds = ds.map_batches(
