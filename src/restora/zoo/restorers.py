@@ -24,10 +24,20 @@ class NeuralRestorer:
         from restora.nn.registry import describe
 
         self.card = loaded.card
-        self.descriptor = describe(loaded.model)
+        self._model = loaded.model
+        self.descriptor = describe(loaded.model, measure_flops=False)
         self.params = self.descriptor.params
-        self.flops_per_pixel = self.descriptor.flops_per_pixel
+        self._flops: float | None = None
         self.engine = TiledEngine(loaded.model, self.descriptor, device=device, dtype=dtype, tile=tile, overlap=overlap, batch_size=batch_size, compile=compile)
+
+    @property
+    def flops_per_pixel(self) -> float:
+        """FLOPs per input pixel, measured on first use (FlopCounterMode is slow to import)."""
+        if self._flops is None:
+            from restora.nn.registry import describe
+
+            self._flops = describe(self._model).flops_per_pixel
+        return self._flops
 
     def __call__(self, image: np.ndarray, **condition: Any) -> np.ndarray:
         scale = condition.get("scale")
