@@ -24,6 +24,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
@@ -34,6 +36,7 @@ __all__ = [
     "STEP_TASKS",
     "Plan",
     "Step",
+    "JPEG_SIGMA_TABLE",
     "jpeg_equivalent_sigma",
 ]
 
@@ -57,16 +60,21 @@ NOISE_SIGMA_THRESHOLD = 3.0
 BLUR_STRONG_THRESHOLD = 2.5
 
 
-def jpeg_equivalent_sigma(quality: float) -> float:
-    """The Gaussian-noise sigma (8-bit levels) that a denoiser should use to remove the
-    artifacts of JPEG quality ``quality`` when no JPEG model is available.
+#: (quality, sigma) behind :func:`jpeg_equivalent_sigma`: the median RMS error of libjpeg
+#: (4:2:0) on 16 LIVE1/CBSD68 crops (15.8, 12.2, 10.4, 8.3, 6.6, 4.1 levels at q = 10, 20,
+#: 30, 50, 70, 90) times the multiple a non-local-means sweep found best (about 0.9 at
+#: q <= 20, where sigma = 1.0 x RMS beat 0.5 x RMS, falling to about 0.55 at q >= 50, where
+#: 0.5 x RMS won); ``python benchmarks/bench_batch.py --jpeg-sigma`` repeats the measurement.
+JPEG_SIGMA_TABLE = ((1, 20.0), (10, 14.2), (20, 11.0), (30, 7.8), (50, 5.4), (70, 4.0), (90, 2.2), (100, 0.5))
 
-    The RMS error of libjpeg (4:2:0, standard tables) against the original, measured on
-    LIVE1 and CBSD68 (``benchmarks/bench_batch.py --jpeg-sigma``), follows roughly
-    ``sigma = 1.4 * (100 / q) ** 0.8`` for q in 10..95; this is that fit.
-    """
+
+def jpeg_equivalent_sigma(quality: float) -> float:
+    """The Gaussian-noise sigma (8-bit levels) a denoiser should be given to remove the
+    artifacts of JPEG quality ``quality`` when no JPEG model is available (interpolated in
+    :data:`JPEG_SIGMA_TABLE`)."""
     q = min(max(float(quality), 1.0), 100.0)
-    return float(1.4 * (100.0 / q) ** 0.8)
+    qs, sig = zip(*JPEG_SIGMA_TABLE)
+    return float(np.interp(q, qs, sig))
 
 
 @dataclass
@@ -156,8 +164,6 @@ def _fmt(v: Any, key: str = "") -> str:
 
 def _jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays and tuples so ``json.dumps`` accepts ``obj``."""
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
