@@ -11,7 +11,6 @@ decode/encode, resumable (existing outputs are skipped), JSON/CSV reports, and
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
