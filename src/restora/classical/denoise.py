@@ -397,7 +397,7 @@ DENOISERS: dict[str, Callable[..., np.ndarray]] = {
 _DESCRIPTIONS = {
     "box": "box (moving-average) low-pass filter, size from sigma",
     "gaussian": "Gaussian low-pass filter, width from sigma",
-    "median": "median filter (3x3 / 5x5 from sigma)",
+    "median": "median filter, 3x3 to 7x7 from sigma",
     "bilateral": "bilateral filter (OpenCV), range/space widths from sigma",
     "guided": "self-guided edge-aware filter (He et al.), eps from sigma",
     "tv": "total-variation denoising (Chambolle), weight from sigma",

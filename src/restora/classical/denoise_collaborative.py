@@ -62,7 +62,7 @@ class CollaborativeParams:
     group2: int = 32
     step2: int = 3
     radius2: int = 16
-    chunk: int = 4096  # reference patches processed at once (memory bound)
+    chunk: int = 512  # reference patches processed at once (small chunks stay in cache)
 
 
 def collaborative_params(sigma: float, **overrides: object) -> CollaborativeParams:
@@ -103,7 +103,7 @@ def _kaiser(p: int, beta: float = 2.0) -> torch.Tensor:
 
 
 def _block_match(
-    guide: torch.Tensor, p: int, step: int, radius: int, k: int, tile: int = 6, batch: int = 48
+    guide: torch.Tensor, p: int, step: int, radius: int, k: int, tile: int = 8, batch: int = 8
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Groups of ``k`` most similar ``p x p`` patches of ``guide`` (``H x W``).
 
@@ -213,38 +213,38 @@ def _stage(
     t2 = torch.kron(d, d)  # [pp, pp] acting on row-major flattened patches
     t1 = _haar_matrix(k).to(noisy)
     kai = _kaiser(p).reshape(-1).to(noisy)
-    pn = _patches(noisy, p)  # [npos, c * pp]
-    pb = _patches(basic, p) if basic is not None else None
+    # 2-D DCT of every patch once; groups gather these spectra. Aggregation is linear, so the
+    # weighted group estimates are also summed per patch position in the DCT domain and
+    # inverted (and windowed) once per position at the end.
+    pn = (_patches(noisy, p).reshape(-1, pp) @ t2.T).reshape(-1, c * pp)  # [npos, c * pp]
+    pb = None
+    if basic is not None:
+        pb = (_patches(basic, p).reshape(-1, pp) @ t2.T).reshape(-1, c * pp)
     npos = pn.shape[0]
     num = torch.zeros(npos, c * pp, dtype=noisy.dtype)
     wsum = torch.zeros(npos, c, dtype=noisy.dtype)
     thr = lam * sigma
     s2 = sigma * sigma
-
-    def forward(rows: torch.Tensor, b: int) -> torch.Tensor:
-        g = rows.reshape(-1, pp) @ t2.T
-        return torch.matmul(t1, g.reshape(b, k, c * pp))
-
     for start in range(0, members.shape[0], chunk):
         m = members[start : start + chunk]
         b = m.shape[0]
         flat = m.reshape(-1)
-        g = forward(pn[flat], b)  # [b, k, c * pp] spectra
+        g = torch.matmul(t1, pn[flat].reshape(b, k, c * pp))  # 3-D spectra [b, k, c * pp]
         if pb is None:
             g = F.hardshrink(g, thr)
             nz = torch.count_nonzero(g.reshape(b, k, c, pp), dim=(1, 3)).clamp(min=1)
             wt = 1.0 / nz.to(g.dtype)  # [b, c]
         else:
-            gb = forward(pb[flat], b)
+            gb = torch.matmul(t1, pb[flat].reshape(b, k, c * pp))
             gb = gb * gb
             gain = gb / (gb + s2)
             g = g * gain
             wt = 1.0 / gain.square().reshape(b, k, c, pp).sum(dim=(1, 3)).clamp(min=1e-6)
-        g = torch.matmul(t1.T, g).reshape(-1, pp) @ t2  # inverse transforms
-        g = g.reshape(b, k, c, pp) * (wt[:, None, :, None] * kai)
+        g = torch.matmul(t1.T, g).reshape(b, k, c, pp) * wt[:, None, :, None]
         num.index_add_(0, flat, g.reshape(-1, c * pp))
         wsum.index_add_(0, flat, wt[:, None, :].expand(-1, k, -1).reshape(-1, c))
-    out = _fold(num, c, h, w, p)
+    num = (num.reshape(-1, pp) @ t2).reshape(npos, c, pp) * kai
+    out = _fold(num.reshape(npos, c * pp), c, h, w, p)
     den = _fold((wsum[:, :, None] * kai).reshape(npos, c * pp), c, h, w, p)
     return torch.where(den > 0, out / den.clamp(min=1e-12), noisy)
 
