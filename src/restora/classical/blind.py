@@ -33,11 +33,11 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-from restora.classical.deconvolve import map_deconvolution, pad_for_deconvolution, psf2otf
+from restora.classical.deconvolve import default_lam, map_deconvolution, pad_for_deconvolution, psf2otf
 from restora.errors import InvalidParameterError
 from restora.validation import as_image, check_choice, check_range
 
-__all__ = ["estimate_kernel", "blind_deconvolve", "estimate_noise_sigma", "center_kernel"]
+__all__ = ["estimate_kernel", "blind_deconvolve", "center_kernel"]
 
 
 # --------------------------------------------------------------------------------------
@@ -51,8 +51,14 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return (0.299 * img[:, :, 0] + 0.587 * img[:, :, 1] + 0.114 * img[:, :, 2]).astype(np.float64)
 
 
-def estimate_noise_sigma(image: np.ndarray) -> float:
-    """Noise std (8-bit levels) from the median absolute finest-scale diagonal detail (Donoho)."""
+def _noise_sigma(image: np.ndarray) -> float:
+    """Noise std (8-bit levels): restora.classical.estimate's estimator, else Donoho's MAD."""
+    try:
+        from restora.classical.estimate import estimate_noise_sigma
+
+        return float(estimate_noise_sigma(image))
+    except ImportError:  # pragma: no cover - estimate module absent
+        pass
     g = _gray(as_image(image))
     h, w = (g.shape[0] // 2) * 2, (g.shape[1] // 2) * 2
     g = g[:h, :w]
@@ -170,6 +176,7 @@ def _estimate_kernel_ls(
     weight: float,
     k0: np.ndarray | None = None,
     cg_iterations: int = 20,
+    nonneg_iterations: int = 0,
 ) -> np.ndarray:
     """``argmin_k ||k * p - b||^2 + weight ||k||^2`` over gradients, ``k`` supported on ``size x size``.
 
@@ -205,6 +212,17 @@ def _estimate_kernel_ls(
         rr_new = float(np.sum(res * res))
         d = res + (rr_new / rr) * d
         rr = rr_new
+    if nonneg_iterations > 0:
+        # Non-negative least squares by accelerated projected gradient (FISTA) from the
+        # clipped CG solution: non-negativity keeps kernels thin where an L2 term spreads them.
+        lip = float(M.max()) + weight
+        k = np.maximum(k, 0.0)
+        z, t = k.copy(), 1.0
+        for _ in range(nonneg_iterations):
+            k_next = np.maximum(z - (apply(z) - rhs) / lip, 0.0)
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+            z = k_next + ((t - 1.0) / t_next) * (k_next - k)
+            k, t = k_next, t_next
     return k
 
 
@@ -259,18 +277,21 @@ def estimate_kernel(
     image: np.ndarray,
     kernel_size: int,
     *,
-    predictor: str = "shock",
+    predictor: str = "l0",
     iterations: int = 5,
     min_size: int = 5,
     level_ratio: float = math.sqrt(2.0),
-    kernel_weight: float = 2.0,
+    kernel_weight: float = 0.2,
     latent_weight: float = 0.003,
     r: float = 2.0,
-    edge_threshold: bool = True,
-    l0_lambda: float = 4e-3,
+    edge_threshold: bool | None = None,
+    l0_lambda: float = 1.6e-2,
+    l0_decay: float = 1.1,
+    l0_min: float = 1e-4,
     shock_iterations: int = 2,
     shock_dt: float = 0.5,
     threshold: float = 0.05,
+    nonneg_iterations: int = 100,
     verbose: bool = False,
 ) -> np.ndarray:
     """Estimate a ``kernel_size x kernel_size`` blur kernel (sums to 1, centred) from ``image``.
@@ -278,14 +299,16 @@ def estimate_kernel(
     Coarse-to-fine (levels ``level_ratio`` apart, coarsest kernel ``min_size``), with
     ``iterations`` alternations per level of
 
-    * edge prediction: ``predictor="shock"`` (Cho & Lee: bilateral filter + shock filter of
-      the current latent image) or ``"l0"`` (an L0-gradient-regularised latent image,
-      weight ``l0_lambda`` lowered by 1.1 per iteration), followed (``edge_threshold``) by
-      Cho & Lee's gradient threshold keeping >= ``r * kernel_size`` pixels per orientation,
-      lowered by 1.1 per iteration;
+    * edge prediction: ``predictor="l0"`` (default; an L0-gradient-regularised latent
+      image, weight ``l0_lambda`` divided by ``l0_decay`` per iteration down to ``l0_min``)
+      or ``"shock"`` (Cho & Lee: bilateral filter + shock filter of the current latent
+      image), followed if ``edge_threshold`` (default: only for ``"shock"``) by Cho & Lee's
+      gradient threshold keeping >= ``r * kernel_size`` pixels per orientation, lowered by
+      1.1 per iteration;
     * kernel least squares on the gradients with Tikhonov weight ``kernel_weight``, solved
-      by conjugate gradients on the kernel support; values below ``threshold`` x peak are
-      removed, the kernel is made non-negative and normalised;
+      by conjugate gradients on the kernel support and then ``nonneg_iterations`` steps of
+      projected (non-negative) gradient descent; values below ``threshold`` x peak are
+      removed and the kernel is normalised;
     * (``"shock"`` only) a Tikhonov latent update with weight ``latent_weight``.
 
     Each level ends by removing weak disconnected parts and centring the kernel's mass.
@@ -298,6 +321,8 @@ def estimate_kernel(
     if ks % 2 == 0:
         ks += 1
     iterations = int(check_range("iterations", iterations, 1, 100))
+    if edge_threshold is None:
+        edge_threshold = predictor == "shock"
     check_range("kernel_weight", kernel_weight, 0, None, lo_open=True)
     if ks > min(img.shape[:2]) // 2:
         raise InvalidParameterError(
@@ -335,7 +360,7 @@ def estimate_kernel(
                 p = _shock_filter(p.astype(np.float64), shock_iterations, shock_dt)
             else:
                 p = _l0_latent(b, k, lam)
-                lam = max(lam / 1.1, 1e-4)
+                lam = max(lam / l0_decay, l0_min)
             px, py = _grads(p)
             if edge_threshold:
                 if tau is None:
@@ -345,7 +370,9 @@ def estimate_kernel(
                 mask = np.sqrt(px**2 + py**2) >= tau
                 px, py = px * mask, py * mask
             # (2) kernel
-            k_new = _estimate_kernel_ls(px, py, bx, by, size, kernel_weight, k0=k)
+            k_new = _estimate_kernel_ls(
+                px, py, bx, by, size, kernel_weight, k0=k, nonneg_iterations=nonneg_iterations
+            )
             k_new = np.maximum(k_new, 0.0)
             if k_new.max() > 0:
                 k_new[k_new < threshold * k_new.max()] = 0.0
@@ -366,15 +393,21 @@ def blind_deconvolve(
     sigma: float | None = None,
     prior: str = "hyper-laplacian",
     lam: float | None = None,
+    lam_scale: float = 0.7,
     **estimate_options: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Estimate the blur kernel of ``image`` and deconvolve it; returns ``(restored, kernel)``.
 
-    ``sigma`` (8-bit levels) is the noise level for the non-blind MAP step; if None it is
-    estimated from the image. ``estimate_options`` go to :func:`estimate_kernel`.
+    ``kernel_size`` is the (odd) support searched, an upper bound of the blur extent.
+    ``sigma`` (8-bit levels) is the noise level for the non-blind MAP step (estimated from
+    the image if None). ``lam`` defaults to ``lam_scale`` times the non-blind default: a
+    little more regularisation absorbs the errors of an estimated kernel.
+    ``estimate_options`` go to :func:`estimate_kernel`.
     """
     img = as_image(image)
     kernel = estimate_kernel(img, kernel_size, **estimate_options)
-    s = estimate_noise_sigma(img) if sigma is None else sigma
+    s = _noise_sigma(img) if sigma is None else float(sigma)
+    if lam is None:
+        lam = check_range("lam_scale", lam_scale, 0, None, lo_open=True) * default_lam(prior, s)
     restored = map_deconvolution(img, kernel, prior=prior, sigma=s, lam=lam)
     return restored, kernel
