@@ -1,6 +1,7 @@
 """The batch job on Ray Data: the same per-image work, spread over a cluster.
 
-``ray.data.from_items(tasks).map_batches(RestoreActor, concurrency=N)``: each actor builds one
+``ray.data.from_items(tasks).map_batches(RestoreActor, compute=ActorPoolStrategy(size=N))``
+(``concurrency=N`` on Ray releases before 2.51): each actor builds one
 :class:`~restora.pipeline.RestorePipeline` (so each worker loads a model once) and runs
 :func:`restora.batch.restore_one` on its rows, writing outputs with restora's atomic writer
 from the worker. The driver lists the folder, skips outputs that already exist (resumable)
@@ -65,6 +66,18 @@ class RestoreActor:
             out["timings"].append(json.dumps(item.timings))
             out["seconds"].append(item.seconds)
         return {k: np.asarray(v, dtype=np.float64 if k == "seconds" else object) for k, v in out.items()}
+
+
+def _pool(ray: Any, size: int) -> dict[str, Any]:
+    """A fixed pool of ``size`` actors: ``compute=ActorPoolStrategy(size=...)`` on current Ray
+    (``concurrency=`` is deprecated since Ray 2.51), ``concurrency=`` on older releases."""
+    strategy = getattr(ray.data, "ActorPoolStrategy", None)
+    if strategy is not None:
+        try:
+            return {"compute": strategy(size=size)}
+        except TypeError:  # Ray < 2.10 has no ``size``
+            pass
+    return {"concurrency": size}
 
 
 def run_ray_batch(
@@ -143,8 +156,8 @@ def run_ray_batch(
                     "plan_options": dict(plan_options),
                 },
                 batch_size=1,
-                concurrency=concurrency,
                 num_cpus=1,
+                **_pool(ray, concurrency),
                 num_gpus=num_gpus_per_worker or None,
             )
             for row in ds.iter_rows():
