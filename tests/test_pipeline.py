@@ -191,6 +191,33 @@ def test_apply_tiled_matches_whole_for_local_filters_and_scales():
     assert np.allclose(apply_tiled(near, img, tile=40, overlap=8, scale=2), near(img), atol=1e-6)
 
 
+def test_tiling_bounds_memory_of_a_hungry_method():
+    """A method that needs 16 bytes of scratch per input byte, on a 1500 x 2000 image: with
+    256-pixel tiles the pipeline's peak allocation stays under 3x the image, not 17x."""
+    import tracemalloc
+
+    def hungry(**options):
+        def run(image, **condition):
+            scratch = [image.astype(np.float64) for _ in range(8)]  # 16 x the tile's bytes
+            return (sum(scratch) / len(scratch)).astype(np.float32)
+
+        return run
+
+    register(RestorerInfo(name="test-hungry", task="denoise", kind="classical", description="test", factory=hungry))
+    try:
+        img = np.random.default_rng(0).random((1500, 2000, 3), dtype=np.float32)
+        pipe = RestorePipeline(prefer="classical", tile=256)
+        analysis = {"noise_sigma": 10.0, "jpeg_quality": None}
+        tracemalloc.start()
+        out = pipe.restore(img, steps=["denoise:test-hungry"], analysis=analysis).image
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert np.allclose(out, img, atol=1e-5)
+        assert peak < 3 * img.nbytes, f"peak {peak / 2**20:.0f} MB for a {img.nbytes / 2**20:.0f} MB image"
+    finally:
+        _REGISTRY.pop("test-hungry", None)
+
+
 def test_alpha_is_kept_and_resized(pipe):
     rgba = np.concatenate([clean_image(30, 40), np.linspace(0, 1, 30 * 40, dtype=np.float32).reshape(30, 40, 1)], axis=2)
     res = pipe.restore(rgba, scale=2, steps=["upscale:bicubic"])
