@@ -176,7 +176,7 @@ def test_page_restores_an_upload(server, browser, noisy_png):
 
     plan = d.find_element(By.CSS_SELECTOR, "#restora-plan textarea").get_attribute("value")
     assert "upscale" in plan and "225x150 -> 450x300" in plan
-    assert "denoise: nlm" in plan and "upscale: bicubic" in plan
+    assert "denoise: nlm" in plan and "2. upscale: " in plan  # the planner picks the best available upscaler
     links = _wait(lambda: d.find_elements(By.CSS_SELECTOR, "#restora-download a"), 30, "the download link")
     assert any("noisy_photo_restored.png" in (a.text + (a.get_attribute("href") or "")) for a in links)
     assert "127.0.0.1" in links[0].get_attribute("href")
