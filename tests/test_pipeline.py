@@ -74,7 +74,7 @@ def test_clean_image_gets_no_steps_and_upscale_only_when_asked(pipe):
     plan = pipe.plan(img)
     assert plan.steps == []
     assert "nothing to do" in plan.describe()
-    up = pipe.plan(img, scale=2)
+    up = pipe.plan(img, scale=2, analysis=plan.analysis)
     assert [s.name for s in up.steps] == ["upscale"]
     assert up.steps[0].params["target_size"] == [768, 512]
 
@@ -100,6 +100,23 @@ def test_jpeg_file_quality_from_tables_gives_jpeg_step(pipe, tmp_path):
 def test_jpeg_equivalent_sigma_falls_with_quality():
     s = [jpeg_equivalent_sigma(q) for q in (10, 30, 50, 90)]
     assert s == sorted(s, reverse=True) and s[-1] > 0
+
+
+def test_strong_blur_gets_deblur_with_estimated_kernel(pipe):
+    import cv2
+
+    clean = clean_image(96, 128)
+    blurred = cv2.GaussianBlur(clean, (0, 0), 2.0)
+    analysis = {"noise_sigma": 0.3, "jpeg_quality": None, "blur": {"sigma": 1.9}}
+    plan = pipe.plan(blurred, analysis=analysis)
+    assert [s.name for s in plan.steps] == ["deblur"]
+    step = plan.steps[0]
+    assert "strong blur" in step.reason and step.params["kernel_size"] == 13
+    assert psnr(np.clip(pipe.run(blurred, plan).image, 0, 1), clean) > psnr(blurred, clean) + 1
+    # sharp images are left alone; a blind method chooses its own kernel
+    assert pipe.plan(blurred, analysis=dict(analysis, blur={"sigma": 0.8})).steps == []
+    blind = pipe.plan(blurred, analysis=analysis, steps=["deblur:blind-deconv"]).steps[0]
+    assert "kernel_size" not in blind.params
 
 
 def test_explicit_steps_run_in_canonical_order_with_methods(pipe, noisy, noisy_analysis):

@@ -292,7 +292,7 @@ class RestorePipeline:
             elif name == "deblur":
                 params = {"sigma": round(max(noise_left, 0.5), 2)}
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
-                if not _is_neural_or_forced(choice):
+                if not _is_neural_or_forced(choice) and not _is_blind(choice.method):
                     bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
                     params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
                     choice = Choice(choice.method, choice.kind, choice.why + "; blur kernel estimated blindly (Cho & Lee) then non-blind deconvolution")
@@ -433,6 +433,9 @@ class RestorePipeline:
                 crop = x[y0 : y0 + side, x0 : x0 + side]
                 cond["kernel"] = estimate_kernel(crop, ks)
                 return self._apply(restorer, x, cond, scale=1, overlap=3 * ks, stage=step.name, progress=progress)
+            if getattr(restorer, "engine", None) is None and _is_blind(step.method):
+                # a blind classical method estimates its kernel from what it sees: whole image
+                return restorer(x, **cond)
             return self._apply(restorer, x, cond, scale=1, overlap=32, stage=step.name, progress=progress)
         # upscale
         for s in p.get("passes", []):
@@ -532,6 +535,16 @@ def _method_scales(method: str) -> tuple[int, ...] | None:
 
 def _forced_scales(forced: _Forced) -> tuple[int, ...] | None:
     return (forced.scale,) if forced.step == "upscale" else None
+
+
+def _is_blind(method: str) -> bool:
+    from restora.restorers import get_restorer_info
+
+    try:
+        info = get_restorer_info(method)
+    except InvalidParameterError:
+        return False
+    return info.blind and info.kind != "neural"
 
 
 def _is_neural_or_forced(choice: Choice) -> bool:
