@@ -348,7 +348,7 @@ def collaborative_wiener(image: np.ndarray, sigma: float | None = None, **params
     device = params.pop("device", None)
     try:
         p = collaborative_params(s, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"collaborative_wiener: {exc}") from None
     if s <= 0:
         return img.copy()
