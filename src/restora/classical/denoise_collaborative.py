@@ -163,13 +163,14 @@ def _block_match(
     del feats
     # Bias added to every tile's distance matrix: +inf outside each reference's own search
     # window, a large negative value at the reference itself (so it always comes first).
-    loc = torch.arange(t) * s + r
-    ys = torch.arange(u)
+    dev = guide.device
+    loc = torch.arange(t, device=dev) * s + r
+    ys = torch.arange(u, device=dev)
     dy = (ys[None, :] - loc[:, None]).abs() <= r  # [t, u]
     inside = (dy[:, None, :, None] & dy[None, :, None, :]).reshape(t * t, u * u)
     bias = torch.where(inside, 0.0, float("inf")).to(guide)
     self_idx = (loc[:, None] * u + loc[None, :]).reshape(-1)
-    bias[torch.arange(t * t), self_idx] = -1e9
+    bias[torch.arange(t * t, device=dev), self_idx] = -1e9
     kk = min(k, (r + 1) ** 2)
     s0, s1, s2 = fe.stride()
     win = fe.as_strided((nty, ntx, u, u, p * p), (t * s * s0, t * s * s1, s0, s1, s2))
@@ -178,9 +179,9 @@ def _block_match(
     refv = fe.as_strided((nty, ntx, t, t, p * p), (t * s * s0, t * s * s1, s * s0, s * s1, s2), r * s0 + r * s1)
     refn = norms.as_strided((nty, ntx, t, t), (t * s * n0, t * s * n1, s * n0, s * n1), r * n0 + r * n1)
     ntiles = nty * ntx
-    out = torch.empty(ntiles, t * t, kk, dtype=torch.long)
+    out = torch.empty(ntiles, t * t, kk, dtype=torch.long, device=dev)
     for start in range(0, ntiles, batch):
-        ids = torch.arange(start, min(start + batch, ntiles))
+        ids = torch.arange(start, min(start + batch, ntiles), device=dev)
         ty_, tx_ = ids // ntx, ids % ntx
         cand = win[ty_, tx_].reshape(len(ids), u * u, p * p)
         cn = nwin[ty_, tx_].reshape(len(ids), 1, u * u)
@@ -191,14 +192,15 @@ def _block_match(
         _, idx = torch.topk(dist, kk, dim=2, largest=False, sorted=True)
         out[start : start + len(ids)] = idx
     # Window-local indices -> patch-grid coordinates.
-    tile_r = (torch.arange(ntiles) // ntx) * t * s - r
-    tile_c = (torch.arange(ntiles) % ntx) * t * s - r
+    tiles = torch.arange(ntiles, device=dev)
+    tile_r = (tiles // ntx) * t * s - r
+    tile_c = (tiles % ntx) * t * s - r
     mr = tile_r[:, None, None] + out // u
     mc = tile_c[:, None, None] + out % u
     members = (mr * nw + mc).reshape(nty, ntx, t, t, kk).permute(0, 2, 1, 3, 4).reshape(nty * t, ntx * t, kk)
     members = members[:nr, :nc].reshape(-1, kk)
-    rr = torch.arange(nr) * s
-    cc = torch.arange(nc) * s
+    rr = torch.arange(nr, device=dev) * s
+    cc = torch.arange(nc, device=dev) * s
     refs = (rr[:, None] * nw + cc[None, :]).reshape(-1)
     return refs, members
 
@@ -252,8 +254,8 @@ def _stage(
     if basic is not None:
         pb = (_patches(basic, p).reshape(-1, pp) @ t2.T).reshape(-1, c * pp)
     npos = pn.shape[0]
-    num = torch.zeros(npos, c * pp, dtype=noisy.dtype)
-    wsum = torch.zeros(npos, c, dtype=noisy.dtype)
+    num = noisy.new_zeros(npos, c * pp)
+    wsum = noisy.new_zeros(npos, c)
     thr = lam * sigma
     s2 = sigma * sigma
     for start in range(0, members.shape[0], chunk):
