@@ -1,22 +1,26 @@
 """Blind deconvolution: estimate an unknown (motion) blur kernel, then deconvolve.
 
 :func:`estimate_kernel` follows the scheme of Cho & Lee ("Fast motion deblurring", SIGGRAPH
-Asia 2009): coarse-to-fine over an image pyramid; at each scale it alternates
+Asia 2009): coarse-to-fine over an image pyramid (kernel sizes sqrt(2) apart); at each
+scale it alternates
 
-1. *prediction* of sharp edges from the current latent image: a bilateral filter (noise),
-   a shock filter (restores step edges), then gradient thresholding that keeps only the
-   strongest gradients, with the threshold set so that each of four gradient orientations
-   keeps at least ``r * sqrt(kernel pixels)`` pixels (the threshold is lowered by 10 % per
-   iteration so that more edges take part as the kernel improves);
-2. *kernel estimation* from the predicted gradients by least squares in the Fourier domain
-   with a Tikhonov (energy) term: ``K = sum_d conj(P_d) B_d / (sum_d |P_d|^2 + beta)``;
-   the kernel is cropped to its support, small values (< 1/20 of the peak) are removed,
-   it is made non-negative, normalised and centred on its centre of mass;
-3. *latent update*: a fast Tikhonov (L2 gradient prior) deconvolution with the new kernel.
+1. *prediction* of sharp edges. Two predictors:
 
-``predictor="l0"`` replaces step 1 by an L0-gradient-regularised latent image (Xu, Zheng &
-Jia 2013 style: half-quadratic splitting with hard thresholding of gradients), which gives
-sparse, strong edges directly; it is slower but usually more robust under noise.
+   * ``"l0"`` (default): an L0-gradient-regularised latent image (in the manner of Xu,
+     Zheng & Jia 2013 and Pan et al. 2014: half-quadratic splitting with hard thresholding
+     of gradients) computed from the blurred image and the current kernel; it has only
+     strong, step-like edges, which is what kernel estimation needs. Measured clearly
+     more robust than the shock filter under noise (benchmarks/bench_deblur.py);
+   * ``"shock"``: Cho & Lee's bilateral filter + shock filter of the current latent image,
+     then their gradient threshold (each of four orientations keeps at least
+     ``r * kernel_size`` pixels; lowered by 1.1 per iteration), and a Tikhonov latent
+     update after each kernel step;
+
+2. *kernel estimation* from the predicted gradients: least squares ``||k * p - b||^2 +
+   w ||k||^2`` with the normal equations formed in the Fourier domain and solved by
+   conjugate gradients on the kernel support, then projected (non-negative) gradient
+   steps; values below 1/20 of the peak are removed and the kernel is normalised. Each
+   level ends by dropping weak disconnected parts and centring the kernel's mass.
 
 :func:`blind_deconvolve` estimates the kernel on the luminance and then runs the
 non-blind MAP deconvolution (hyper-Laplacian prior) of
