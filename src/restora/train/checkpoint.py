@@ -18,13 +18,13 @@ import json
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from restora.atomic import atomic_write
 from restora.errors import ConfigError, MissingResourceError
 
 __all__ = ["pack", "unpack", "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint", "rng_state", "set_rng_state", "checkpoint_path"]
@@ -105,18 +105,6 @@ def checkpoint_path(folder: str | os.PathLike[str], step: int) -> Path:
     return Path(folder) / f"step_{step:07d}.json"
 
 
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_checkpoint(folder: str | os.PathLike[str], step: int, state: dict[str, Any], keep: int | None = None) -> Path:
     """Write ``state`` as ``step_<step>.safetensors`` + ``.json`` (tensors first, JSON last, both
     atomically, so a JSON file always has its tensors); drop all but the newest ``keep``."""
@@ -127,9 +115,9 @@ def save_checkpoint(folder: str | os.PathLike[str], step: int, state: dict[str, 
     meta = {"format": "restora-train-checkpoint", "version": 1, "step": step, "state": meta}
     json_path = checkpoint_path(folder, step)
     st_path = json_path.with_suffix(".safetensors")
-    _atomic(st_path, lambda tmp: save_file(tensors, tmp))
+    atomic_write(st_path, lambda tmp: save_file(tensors, tmp))
     text = json.dumps(meta)
-    _atomic(json_path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(json_path, lambda tmp: Path(tmp).write_text(text))
     if keep:
         for old in list_checkpoints(folder)[:-keep]:
             old.unlink(missing_ok=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from restora.atomic import atomic_write
 from restora.errors import ConfigError, MissingResourceError, RestoraError
 from restora.nn.registry import create_model, describe
 from restora.nn.spec import ModelDescriptor
@@ -52,18 +52,6 @@ class LoadedModel:
     card: ModelCard
 
 
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_model(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> Path:
     """Write ``path`` (``.safetensors``) and its card (``.json`` beside it) atomically; the
     card's ``sha256``, ``arch`` and ``args`` are filled from the file and the model."""
@@ -71,11 +59,11 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) 
 
     p = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(p, lambda tmp: save_file(state, tmp, metadata={"arch": getattr(model, "arch_name", card.arch)}))
+    atomic_write(p, lambda tmp: save_file(state, tmp, metadata={"arch": getattr(model, "arch_name", card.arch)}))
     args = getattr(model, "arch_args", card.args)
     card = replace(card, arch=getattr(model, "arch_name", card.arch), args=_jsonable_args(args), sha256=sha256_file(p))
     text = card.to_json()
-    _atomic_write_bytes(p.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    atomic_write(p.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
     return p
 
 
@@ -158,8 +146,8 @@ def install(path: str | os.PathLike[str]) -> Path:
     loaded = load_file(path)
     dest = cache_dir() / f"{loaded.card.name}.safetensors"
     src = Path(path)
-    _atomic_write_bytes(dest, lambda tmp: shutil.copyfile(src, tmp))
-    _atomic_write_bytes(dest.with_suffix(".json"), lambda tmp: shutil.copyfile(src.with_suffix(".json"), tmp))
+    atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))
+    atomic_write(dest.with_suffix(".json"), lambda tmp: shutil.copyfile(src.with_suffix(".json"), tmp))
     return dest
 
 
