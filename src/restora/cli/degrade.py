@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from restora.cli._failures import exit_if_failed
 from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
@@ -242,14 +243,7 @@ def _run_folder(src: Path, dst: Path, fn: Degrader, what: str, seed: int, overwr
     done = len(files) - len(failed)
     console.print(f"degraded {done}/{len(files)} images from {src} into {dst} ({what}, seed {seed}); "
                   "records: <output>.json", highlight=False, soft_wrap=True)
-    if failed:
-        table = Table(title=f"{len(failed)} file(s) failed", title_style="bold red")
-        table.add_column("file")
-        table.add_column("error")
-        for name, msg in failed:
-            table.add_row(name, msg)
-        err_console.print(table)
-        raise typer.Exit(code=1)
+    exit_if_failed(failed, err_console)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from restora.cli._failures import exit_if_failed
 from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
@@ -127,14 +128,7 @@ def _run_folder(src: Path, dst: Path, fn: Callable[..., np.ndarray], method: str
         f"sigma estimated per image, {min(sigmas):.1f}-{max(sigmas):.1f}" if sigmas else "sigma estimated")
     console.print(f"denoised {done}/{len(files)} images from {src} into {dst} ({method}, {how})",
                   highlight=False, soft_wrap=True)
-    if failed:
-        table = Table(title=f"{len(failed)} file(s) failed", title_style="bold red")
-        table.add_column("file")
-        table.add_column("error")
-        for name, msg in failed:
-            table.add_row(name, msg)
-        err_console.print(table)
-        raise typer.Exit(code=1)
+    exit_if_failed(failed, err_console)
 
 
 def register(app: typer.Typer) -> None:
