@@ -169,6 +169,9 @@ def _competitors(sigma: float) -> list[tuple[str, Callable[[np.ndarray], np.ndar
     def u8(x: np.ndarray) -> np.ndarray:
         return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
+    def f32(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32) / 255.0
+
     def g(x: np.ndarray) -> np.ndarray:
         return x[:, :, 0]
 
@@ -178,7 +181,7 @@ def _competitors(sigma: float) -> list[tuple[str, Callable[[np.ndarray], np.ndar
          lambda x: cv2.GaussianBlur(g(x), (k, k), blur)),
         ("gaussian", lambda x: D.gaussian(x, sigma), "scipy.ndimage.gaussian_filter",
          lambda x: ndimage.gaussian_filter(g(x), blur, truncate=3.0)),
-        ("median", lambda x: D.median(x, sigma), "cv2.medianBlur (uint8)", lambda x: cv2.medianBlur(u8(g(x)), med)),
+        ("median", lambda x: D.median(x, sigma), "cv2.medianBlur (uint8)", lambda x: f32(cv2.medianBlur(u8(g(x)), med))),
         ("median", lambda x: D.median(x, sigma), "scipy.ndimage.median_filter",
          lambda x: ndimage.median_filter(g(x), size=med)),
         ("bilateral", lambda x: D.bilateral(x, sigma), "cv2.bilateralFilter",
@@ -194,7 +197,7 @@ def _competitors(sigma: float) -> list[tuple[str, Callable[[np.ndarray], np.ndar
         ("nlm", lambda x: D.nlm(x, sigma), "skimage denoise_nl_means",
          lambda x: skr.denoise_nl_means(g(x), h=h, sigma=s, patch_size=ps, patch_distance=6, fast_mode=True)),
         ("nlm", lambda x: D.nlm(x, sigma), "cv2.fastNlMeansDenoising (uint8)",
-         lambda x: cv2.fastNlMeansDenoising(u8(g(x)), None, float(sigma), 7, 21)),
+         lambda x: f32(cv2.fastNlMeansDenoising(u8(g(x)), None, float(sigma), 7, 21))),
     ]
     try:
         import bm3d  # noqa: F401
