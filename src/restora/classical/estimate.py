@@ -275,7 +275,7 @@ def _dct8() -> np.ndarray:
 
 
 _DCT8 = _dct8()
-_STEPS = np.arange(4, 256, dtype=np.float64)[:, None]
+_STEPS = np.arange(5, 256, dtype=np.float64)[:, None]
 
 
 def _block_dct(y: np.ndarray, phase: tuple[int, int]) -> np.ndarray:
@@ -286,49 +286,51 @@ def _block_dct(y: np.ndarray, phase: tuple[int, int]) -> np.ndarray:
     return _DCT8 @ b @ _DCT8.T  # [nblocks, 8, 8]
 
 
-def _quant_step(coef: np.ndarray, min_count: int = 30, agree: float = 0.8) -> int | None:
-    """Quantisation step ``q >= 4`` on whose nonzero multiples the coefficients cluster.
+def _quant_step(coef: np.ndarray, min_count: int = 30, agree: float = 0.7) -> int | None:
+    """Quantisation step ``q >= 5`` on whose nonzero multiples the coefficients cluster.
 
-    For each candidate ``q`` the coefficients outside its zero bin (``|c| >= q / 2``) are
-    compared with the nearest multiple of ``q``; ``q`` fits when at least ``agree`` of them
-    lie within ``max(1.2, 0.06 q)`` of it (decoding rounds and clips, so decoded coefficients
-    sit near, not on, the multiples) and the zero bin does not hold more clearly nonzero
-    coefficients (``3 <= |c| < q / 2 - tol``) than there are counted ones (which rules out
-    multiples of the true step). The largest fitting ``q`` is refined by least squares on its
-    clusters (a slightly larger ``q`` also fits through the tolerance). ``None`` when nothing
-    fits or fewer than ``min_count`` coefficients are counted.
+    Only clearly nonzero coefficients (``|c| >= 3``, beyond the rounding noise of the zero
+    bin) are used. Each is compared with its nearest *nonzero* multiple of ``q`` and agrees
+    when within ``tol = max(1.2, 0.06 q)`` of it (decoding rounds and clips, so decoded
+    coefficients sit near, not on, the multiples). ``q`` fits when the agreeing fraction beats
+    chance (``2 tol / q``) by ``agree`` of the possible margin; every divisor of the true step
+    fits too and a multiple of it does not (its odd multiples disagree), so the largest
+    fitting ``q`` is taken and refined by least squares on its clusters. ``None`` when nothing
+    fits or fewer than ``min_count`` coefficients are usable.
     """
     a = np.abs(coef)
-    a = a[a >= 2.0]
-    if a.size > 20_000:  # plenty for the statistics; bounds time and memory on big images
-        a = a[:: a.size // 20_000 + 1]
+    a = a[a >= 3.0]
+    if a.size > 5_000:  # plenty for the statistics; bounds time and memory on big images
+        a = a[:: a.size // 5_000 + 1]
     a = a[None, :]
     if a.shape[1] < min_count:
         return None
     tol = np.maximum(1.2, 0.06 * _STEPS)
-    counted = a >= _STEPS / 2
-    n = counted.sum(axis=1)
-    mid = ((a >= 3.0) & (a < _STEPS / 2 - tol)).sum(axis=1)
-    mult = np.round(a / _STEPS)
-    ok = (np.abs(a - _STEPS * mult) <= tol) & counted
-    frac = ok.sum(axis=1) / np.maximum(n, 1)
-    good = np.flatnonzero((n >= min_count) & (frac >= agree) & (mid <= n))
+    mult = np.maximum(np.round(a / _STEPS), 1.0)
+    ok = np.abs(a - _STEPS * mult) <= tol
+    frac = ok.mean(axis=1)
+    chance = np.minimum(2.0 * tol[:, 0] / _STEPS[:, 0], 0.999)
+    good = np.flatnonzero((frac - chance) / (1.0 - chance) >= agree)
     if not good.size:
         return None
     i = good[-1]
     m, v = mult[i][ok[i]], a[0][ok[i]]
-    step = float((m * v).sum() / (m * m).sum())
-    return int(round(step))
+    return int(round(float((m * v).sum() / (m * m).sum())))
 
 
-def jpeg_steps_from_pixels(image: np.ndarray) -> dict[tuple[int, int], int]:
+# AC frequencies in JPEG zigzag order: low frequencies (large populations) first.
+_ZIGZAG = sorted(((u, v) for u in range(8) for v in range(8) if u + v), key=lambda t: (t[0] + t[1], t[0] if (t[0] + t[1]) % 2 else t[1]))
+
+
+def jpeg_steps_from_pixels(image: np.ndarray, *, max_steps: int = 16) -> dict[tuple[int, int], int]:
     """Luminance quantisation steps ``{(u, v): step}`` detectable in decoded JPEG pixels.
 
     The luma (JPEG's ``0.299 R + 0.587 G + 0.114 B``, 8-bit levels, level-shifted) is cut
-    into 8x8 blocks on the grid found by :func:`blockiness` and on the unshifted grid (the
-    one giving more detected steps wins); for every AC frequency, the step is the largest
-    ``q >= 4`` on whose multiples the block DCT coefficients cluster. Steps below 4 (high
-    qualities, low frequencies) cannot be told from rounding noise and are not reported.
+    into 8x8 blocks on the grid found by :func:`blockiness` (then on the unshifted grid if
+    that finds fewer than 4 steps); AC frequencies are examined in zigzag order and, for each,
+    the step is the largest ``q >= 5`` on whose multiples the block DCT coefficients cluster
+    (see ``_quant_step``), until ``max_steps`` are found. Smaller steps (high qualities, low
+    frequencies) cannot be told reliably from rounding noise and are not reported.
     """
     img = as_image(image)
     y = _rgb_to_luma255(img).astype(np.float64) - 128.0
@@ -336,18 +338,19 @@ def jpeg_steps_from_pixels(image: np.ndarray) -> dict[tuple[int, int], int]:
         return {}
     _, phase = blockiness(img)
     best: dict[tuple[int, int], int] = {}
-    for ph in dict.fromkeys([(0, 0), phase]):
+    for ph in dict.fromkeys([phase, (0, 0)]):
         coef = _block_dct(y, ph)
         steps = {}
-        for u in range(8):
-            for v in range(8):
-                if u + v == 0:
-                    continue
-                q = _quant_step(coef[:, u, v])
-                if q is not None:
-                    steps[(u, v)] = q
+        for u, v in _ZIGZAG:
+            q = _quant_step(coef[:, u, v])
+            if q is not None:
+                steps[(u, v)] = q
+                if len(steps) >= max_steps:
+                    break
         if len(steps) > len(best):
             best = steps
+        if len(best) >= 4:
+            break
     return best
 
 
