@@ -32,6 +32,12 @@ Methods, roughly from fastest/weakest to slowest/strongest:
 ``bm3d_reference``
     The reference BM3D from the optional ``bm3d`` package, registered as a peer ("bm3d")
     for comparison only.
+
+Measured on BSD68 at sigma 25 (68 gray images, seeded unclipped noise, output rounded to
+8 bits; ``python benchmarks/bench_classical_denoise.py quality``; seconds per 481 x 321
+image on a shared 2-core machine): median 24.57 dB, box 25.59, gaussian 26.18, guided 26.74,
+bilateral 26.91, wavelet 27.43, tv 27.49, nlm 27.73 (0.2 s), collaborative_wiener 28.51
+(3.3 s), bm3d package 28.63 (8.7 s).
 """
 
 from __future__ import annotations
