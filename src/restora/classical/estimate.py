@@ -326,7 +326,7 @@ def jpeg_steps_from_pixels(image: np.ndarray, *, max_steps: int = 16) -> dict[tu
     """Luminance quantisation steps ``{(u, v): step}`` detectable in decoded JPEG pixels.
 
     The luma (JPEG's ``0.299 R + 0.587 G + 0.114 B``, 8-bit levels, level-shifted) is cut
-    into 8x8 blocks on the grid found by :func:`blockiness` (then on the unshifted grid if
+    into 8x8 blocks (those holding clipped pixels are skipped when at least a fifth remain) on the grid found by :func:`blockiness` (then on the unshifted grid if
     that finds fewer than 4 steps); AC frequencies are examined in zigzag order and, for each,
     the step is the largest ``q >= 5`` on whose multiples the block DCT coefficients cluster
     (see ``_quant_step``), until ``max_steps`` are found. Smaller steps (high qualities, low
@@ -336,35 +336,48 @@ def jpeg_steps_from_pixels(image: np.ndarray, *, max_steps: int = 16) -> dict[tu
     y = _rgb_to_luma255(img).astype(np.float64) - 128.0
     if min(y.shape) < 16:
         return {}
+    # Blocks with a channel at 0 or 255 were clipped after the inverse DCT: their
+    # coefficients are off the quantisation grid, so they are left out when enough remain.
+    lo = img.min(axis=2) * 255.0 <= 0.5
+    hi = img.max(axis=2) * 255.0 >= 254.5
+    clipped = (lo | hi).astype(np.float64)
     _, phase = blockiness(img)
-    best: dict[tuple[int, int], int] = {}
+    found: list[tuple[float, dict[tuple[int, int], int]]] = []
     for ph in dict.fromkeys([phase, (0, 0)]):
         coef = _block_dct(y, ph)
-        steps = {}
+        bad = _block_dct(clipped, ph)[:, 0, 0] > 0  # DC of the indicator: any clipped pixel
+        if (~bad).sum() >= max(100, 0.2 * bad.size):
+            coef = coef[~bad]
+        steps: dict[tuple[int, int], int] = {}
         for u, v in _ZIGZAG:
             q = _quant_step(coef[:, u, v])
             if q is not None:
                 steps[(u, v)] = q
                 if len(steps) >= max_steps:
                     break
-        if len(steps) > len(best):
-            best = steps
-        if len(best) >= 4:
+        err = _table_fit(steps)[1] if len(steps) >= 4 else np.inf
+        found.append((err, steps))
+        if err < 0.02 and len(steps) >= 8:  # a clean fit to an IJG table: this is the grid
             break
-    return best
+    # The grid whose steps fit an IJG table best (a wrong grid gives few, inconsistent steps).
+    found.sort(key=lambda t: (t[0], -len(t[1])))
+    return found[0][1]
 
 
-def _quality_from_steps(steps: dict[tuple[int, int], int]) -> float | None:
-    """IJG quality whose luminance table best matches ``steps`` (L1 in log step)."""
-    if not steps:
-        return None
+def _table_fit(steps: dict[tuple[int, int], int]) -> tuple[float, float]:
+    """(IJG quality, mean absolute log-step error) of the best-fitting luminance table."""
     idx = np.array([u * 8 + v for u, v in steps])
     vals = np.log(np.array(list(steps.values()), dtype=np.float64))
     err = np.abs(np.log(_ALL_TABLES.reshape(100, 64)[:, idx]) - vals).sum(axis=1)
     best = np.flatnonzero(err <= err.min() + 1e-9)
     # Tables of neighbouring qualities often agree on the detected steps; detection errs
     # towards larger steps (lower quality), so take the highest quality of the tie.
-    return float(best[-1] + 1)
+    return float(best[-1] + 1), float(err.min() / len(idx))
+
+
+def _quality_from_steps(steps: dict[tuple[int, int], int]) -> float | None:
+    """IJG quality whose luminance table best matches ``steps`` (L1 in log step)."""
+    return _table_fit(steps)[0] if steps else None
 
 
 # Fallback when no quantisation step can be detected: calibrated blockiness -> quality
