@@ -299,3 +299,22 @@ def test_weights_file_method(tmp_path: Path, gray_set: Path) -> None:
     assert result.row("tiny-dncnn", "flat").error is None
     with pytest.raises(RestoraError, match="denoise model"):
         resolve_method(str(path), get_task("sr-bicubic-x2"))
+
+
+def test_blind_suffix_withholds_the_condition(gray_set: Path) -> None:
+    seen: list[dict] = []
+
+    def spy(image: np.ndarray, **condition: object) -> np.ndarray:
+        seen.append(dict(condition))
+        return image
+
+    task = get_task("denoise-gray-s25")
+    m = resolve_method(BenchMethod("spy", spy), task)
+    blind = resolve_method(f"{__name__}:identity+blind", task)
+    assert blind.name.endswith("+blind") and "blind" in blind.description
+    from restora.bench.methods import _blind
+
+    run_benchmark([_blind(m)], task, [gray_set], limit=1, progress=False)
+    assert seen and all(c == {} for c in seen)  # sigma withheld
+    run_benchmark([m], task, [gray_set], limit=1, progress=False)
+    assert seen[-1] == {"sigma": 25.0}

@@ -82,3 +82,16 @@ def test_third_party_loading_is_weights_only(tmp_path):
     torch.save({"x": Evil()}, bad)
     with pytest.raises(RestoraError, match="cannot be loaded safely"):
         zoo.load_third_party_state(bad)
+
+
+def test_noise_map_model_estimates_sigma_when_not_given(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ffdnet", in_channels=1, depth=3, features=8, residual=True)
+    path = zoo.save_model(model, tmp_path / "ff.safetensors", zoo.ModelCard(name="ff", arch="ffdnet", args={}, task="denoise", channels=1))
+    restorer = NeuralRestorer(zoo.load(path), tile=None)
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64, 1), 0.5, np.float32)
+    noisy = clean + rng.normal(0, 30 / 255, clean.shape).astype(np.float32)
+    blind = restorer(noisy)
+    assert abs(restorer.estimated_sigma - 30) < 3
+    np.testing.assert_allclose(blind, restorer(noisy, sigma=restorer.estimated_sigma), atol=1e-6)

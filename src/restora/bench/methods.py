@@ -148,11 +148,35 @@ def _from_weights(path: str, task: BenchTask, device: str | None) -> BenchMethod
     )
 
 
+#: Method-name suffix that withholds the degradation's parameters from the restorer.
+BLIND_SUFFIX = "+blind"
+
+
+def _blind(method: BenchMethod) -> BenchMethod:
+    """``method`` called with only the output scale of the condition (it must estimate the rest)."""
+    inner = method.restorer
+
+    def blind(image: np.ndarray, **condition: Any) -> np.ndarray:
+        return inner(image, **{k: v for k, v in condition.items() if k == "scale"})
+
+    return BenchMethod(
+        name=method.name + BLIND_SUFFIX,
+        restorer=blind,
+        kind=method.kind,
+        source=method.source,
+        params=method.params,
+        flops_per_pixel=method.flops_per_pixel,
+        description=f"{method.description} (blind: degradation parameters withheld)",
+    )
+
+
 def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = None) -> BenchMethod:
     """Turn ``spec`` into a :class:`BenchMethod` for ``task``.
 
     Strings are looked up in the restorer catalogue (the method must be of the task's
-    kind; neural factories that take ``device`` get it), ``"input"`` is the no-restoration
+    kind; neural factories that take ``device`` get it); a ``+blind`` suffix (``"ffdnet-gray+blind"``)
+    withholds the task's condition (sigma, quality, kernel; the scale is kept), so the method
+    must estimate it itself. ``"input"`` is the no-restoration
     baseline, ``"path/to/model.safetensors"`` loads a weights file with its card (run on
     ``device``), and ``"package.module:function"`` imports a callable. Unknown names raise
     :class:`InvalidParameterError` listing the valid ones.
@@ -162,6 +186,8 @@ def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = No
     if not isinstance(spec, str):
         return _from_callable(spec)
     name = spec.strip()
+    if name.endswith(BLIND_SUFFIX):
+        return _blind(resolve_method(name[: -len(BLIND_SUFFIX)], task, device=device))
     if name == INPUT_METHOD and task.kind != "sr":
         return BenchMethod(
             name=INPUT_METHOD,

@@ -16,7 +16,9 @@ class NeuralRestorer:
     """A loaded model behind a :class:`~restora.engine.TiledEngine`, as a restorer callable.
 
     Gray models run per channel on colour images; colour models see gray images replicated
-    to RGB and return their mean. ``params`` and ``flops_per_pixel`` are exposed for tables.
+    to RGB and return their mean. Noise-map models (FFDNet) given no ``sigma`` get the level
+    :func:`restora.classical.estimate_noise_sigma` measures on the image, so they run blind.
+    ``params`` and ``flops_per_pixel`` are exposed for tables.
     """
 
     def __init__(self, loaded: LoadedModel, *, device: str = "auto", dtype: str = "auto", tile: int | str | None = "auto", overlap: int = 32, batch_size: int = 4, compile: bool = False) -> None:
@@ -47,6 +49,11 @@ class NeuralRestorer:
         img = np.asarray(image, np.float32)
         if img.ndim == 2:
             img = img[:, :, None]
+        if sigma is None and self.descriptor.condition == "noise_map":
+            from restora.classical.estimate import estimate_noise_sigma
+
+            sigma = estimate_noise_sigma(img)
+            self.estimated_sigma: float | None = sigma
         c = img.shape[2]
         want = self.descriptor.in_channels
         if c == want:
