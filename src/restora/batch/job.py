@@ -241,6 +241,44 @@ def restore_one(pipeline: Any, task: BatchTask, *, quality: int = 95, overwrite:
 
 
 # ----------------------------------------------------------------------------- the job
+class Ledger:
+    """The finished items of a batch, each reported to ``progress`` as it finishes."""
+
+    def __init__(self, tasks: list[BatchTask], total: int, progress: BatchProgress | None) -> None:
+        self.items: list[BatchItem] = []
+        self._order = {t.src: i for i, t in enumerate(tasks)}
+        self._total = total
+        self._progress = progress
+
+    def finish(self, item: BatchItem) -> None:
+        self.items.append(item)
+        if self._progress:
+            self._progress(len(self.items), self._total, item)
+
+    def ordered(self) -> list[BatchItem]:
+        """The items in input order (clashes first)."""
+        return sorted(self.items, key=lambda it: self._order.get(it.src, -1))
+
+
+def start_ledger(
+    in_dir: PathLike, out_root: Path, *, format: str | None, recursive: bool, overwrite: bool, progress: BatchProgress | None
+) -> tuple[Ledger, list[BatchTask]]:
+    """List the job (:func:`plan_tasks`), create ``out_root``, record name clashes and (unless
+    ``overwrite``) existing outputs as finished, and return the ledger and the tasks left to run."""
+    tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
+    out_root.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(tasks, len(tasks) + len(clashes), progress)
+    for c in clashes:
+        ledger.finish(c)
+    todo: list[BatchTask] = []
+    for t in tasks:
+        if not overwrite and os.path.lexists(t.dst):
+            ledger.finish(BatchItem(t.src, t.dst, "skipped"))
+        else:
+            todo.append(t)
+    return ledger, todo
+
+
 def run_batch(
     in_dir: PathLike,
     out_dir: PathLike,
@@ -270,29 +308,9 @@ def run_batch(
     if out_root.exists() and not out_root.is_dir():
         raise InvalidParameterError(f"{out_root} exists and is not a folder")
     t_start = time.perf_counter()
-    tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
-    total = len(tasks) + len(clashes)
-    out_root.mkdir(parents=True, exist_ok=True)
+    ledger, todo = start_ledger(in_dir, out_root, format=format, recursive=recursive, overwrite=overwrite, progress=progress)
+    finish = ledger.finish
     pipe = pipeline if pipeline is not None else RestorePipeline()
-
-    items: list[BatchItem] = []
-    finished = 0
-
-    def finish(item: BatchItem) -> None:
-        nonlocal finished
-        items.append(item)
-        finished += 1
-        if progress:
-            progress(finished, total, item)
-
-    for c in clashes:
-        finish(c)
-    todo: list[BatchTask] = []
-    for t in tasks:
-        if not overwrite and os.path.lexists(t.dst):
-            finish(BatchItem(t.src, t.dst, "skipped"))
-        else:
-            todo.append(t)
 
     ahead = 2 * workers  # images decoded ahead / waiting to be written (bounds memory)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restora-io") as pool:
@@ -340,6 +358,4 @@ def run_batch(
             drain_writes(ahead)
         drain_writes(0)
 
-    order = {t.src: i for i, t in enumerate(tasks)}
-    items.sort(key=lambda it: order.get(it.src, -1))
-    return BatchReport(items, time.perf_counter() - t_start, "local", workers)
+    return BatchReport(ledger.ordered(), time.perf_counter() - t_start, "local", workers)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from restora.batch.job import BatchItem, BatchProgress, BatchReport, BatchTask, plan_tasks, restore_one
+from restora.batch.job import BatchItem, BatchProgress, BatchReport, BatchTask, restore_one, start_ledger
 from restora.errors import InvalidParameterError, MissingResourceError
 
 __all__ = ["RestoreActor", "import_ray", "run_ray_batch"]
@@ -109,27 +109,9 @@ def run_ray_batch(
     ray = import_ray()
     out_root = Path(out_dir)
     t_start = time.perf_counter()
-    tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
-    total = len(tasks) + len(clashes)
-    out_root.mkdir(parents=True, exist_ok=True)
-    items: list[BatchItem] = []
-    finished = 0
-
-    def finish(item: BatchItem) -> None:
-        nonlocal finished
-        items.append(item)
-        finished += 1
-        if progress:
-            progress(finished, total, item)
-
-    for c in clashes:
-        finish(c)
-    todo = []
-    for t in tasks:
-        if not overwrite and os.path.lexists(t.dst):
-            finish(BatchItem(t.src, t.dst, "skipped"))
-        else:
-            todo.append({"src": str(Path(t.src).resolve()), "dst": str(Path(t.dst).resolve()), "task": t})
+    ledger, pending = start_ledger(in_dir, out_root, format=format, recursive=recursive, overwrite=overwrite, progress=progress)
+    finish = ledger.finish
+    todo = [{"src": str(Path(t.src).resolve()), "dst": str(Path(t.dst).resolve()), "task": t} for t in pending]
 
     started_here = False
     if todo:
@@ -176,6 +158,4 @@ def run_ray_batch(
         finally:
             if started_here and shutdown:
                 ray.shutdown()
-    order = {t.src: i for i, t in enumerate(tasks)}
-    items.sort(key=lambda it: order.get(it.src, -1))
-    return BatchReport(items, time.perf_counter() - t_start, "ray", concurrency)
+    return BatchReport(ledger.ordered(), time.perf_counter() - t_start, "ray", concurrency)

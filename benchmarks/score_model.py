@@ -1,0 +1,106 @@
+"""Score a trained model on its task's standard benchmarks and (optionally) ship it.
+
+The model is a weights file exported by ``restora train`` (``NAME.safetensors`` with its
+``NAME.json`` card beside it). Its card's task picks the benchmarks:
+
+- ``denoise``: ``denoise-{gray,color}-s{15,25,50}`` on BSD68 / CBSD68, run twice: with the
+  true sigma and blind (``+blind``: the noise level is estimated from the image);
+- ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel);
+- ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale).
+
+The scores go into the card (``scores``: ``"task/dataset" -> {psnr, ssim}``, plus the CPU
+throughput in MP/s measured by :func:`restora.engine.throughput.measure_throughput`), a
+markdown table with the published rows is printed, and ``--ship`` copies weights + card into
+``src/restora/zoo/weights`` (the card is written atomically; the weights' checksum is
+checked first).
+
+    python benchmarks/score_model.py runs/ffdnet-gray/ffdnet-gray.safetensors [--limit N] [--ship]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from restora.atomic import atomic_write
+from restora.bench import markdown_table, run_benchmark
+from restora.bench.methods import BLIND_SUFFIX
+from restora.engine.throughput import measure_throughput, prepare
+from restora.zoo import load_file
+
+ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights"
+
+
+def bench_plan(card) -> list[tuple[str, list[str], bool]]:
+    """``(task, datasets, also_blind)`` for the card's task."""
+    if card.task == "denoise":
+        kind, sets = ("gray", ["BSD68"]) if card.channels == 1 else ("color", ["CBSD68"])
+        return [(f"denoise-{kind}-s{s}", sets, True) for s in (15, 25, 50)]
+    if card.task == "jpeg":
+        return [(f"jpeg-q{q}", ["LIVE1", "classic5"], False) for q in (10, 20, 30, 40)]
+    if card.task == "sr":
+        return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], False)]
+    raise SystemExit(f"no standard benchmark for task {card.task!r}")
+
+
+def cpu_megapixels_per_second(weights: Path, size: int = 256, seconds: float = 3.0) -> float:
+    """Whole-image CPU fp32 eager throughput on a ``size``-pixel square input."""
+    loaded = load_file(weights)
+    d = loaded.descriptor
+    model = prepare(loaded.model, torch.device("cpu"), torch.float32, False)
+    x = torch.rand(1, d.in_channels, size, size)
+    if d.condition == "noise_map":
+        level = torch.full((1, 1, size, size), 25 / 255)
+        return measure_throughput(lambda t: model(t, level), x, label="cpu", min_seconds=seconds).megapixels_per_second
+    return measure_throughput(model, x, label="cpu", min_seconds=seconds).megapixels_per_second
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", type=Path)
+    ap.add_argument("--limit", type=int, default=None, help="first N images of each set")
+    ap.add_argument("--methods", default="", help="extra methods to compare (comma-separated catalogue names)")
+    ap.add_argument("--ship", action="store_true", help="copy weights + scored card into the package zoo")
+    ap.add_argument("--out", type=Path, default=Path("results/score_model"))
+    args = ap.parse_args()
+    loaded = load_file(args.weights)
+    card = loaded.card
+    extra = [m for m in args.methods.split(",") if m]
+    scores: dict[str, dict[str, float]] = {}
+    tables = []
+    for task, sets, blind in bench_plan(card):
+        methods = [str(args.weights)] + ([str(args.weights) + BLIND_SUFFIX] if blind else []) + extra
+        result = run_benchmark(methods, task, sets, limit=args.limit, progress=True)
+        tables.append(f"### {task}\n\n{markdown_table(result)}\n")
+        for row in result.rows:
+            if row.published or row.error or not row.method.startswith(card.name):
+                continue
+            suffix = BLIND_SUFFIX if row.method.endswith(BLIND_SUFFIX) else ""
+            scores[f"{task}{suffix}/{row.dataset}"] = {k: round(float(v), 4) for k, v in row.scores.items() if v is not None}
+    mps = cpu_megapixels_per_second(args.weights)
+    scores["throughput/cpu"] = {"mp_per_s": round(mps, 4), "threads": torch.get_num_threads()}
+    card.scores = scores
+    if args.limit:
+        card.scores["note"] = {"images_per_set": args.limit}
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = args.out / f"{card.name}.md"
+    report.write_text("\n".join(tables) + f"\nCPU fp32 eager: {mps:.3f} MP/s ({torch.get_num_threads()} threads)\n")
+    print("\n".join(tables))
+    print(f"CPU fp32 eager: {mps:.3f} MP/s ({torch.get_num_threads()} threads); report: {report}")
+    card_path = args.weights.with_suffix(".json")
+    atomic_write(card_path, lambda tmp: Path(tmp).write_text(card.to_json()))
+    if args.ship:
+        ZOO.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.weights, ZOO / args.weights.name)
+        shutil.copyfile(card_path, ZOO / card_path.name)
+        load_file(ZOO / args.weights.name)  # checksum + card verified
+        print(f"shipped {card.name} -> {ZOO}")
+    print(json.dumps(scores, indent=1))
+
+
+if __name__ == "__main__":
+    main()
