@@ -160,3 +160,19 @@ def test_tiny_dncnn_learns_to_denoise(tmp_path):
     # sigma 25 noise: the input is ~20.2 dB; the trained network must clearly beat it
     assert 19.5 < val["input_psnr"] < 21.0
     assert val["psnr"] > val["input_psnr"] + 2.5, val
+
+
+def test_ema_averages_batchnorm_statistics_with_the_weights():
+    from restora.train.optim import EMA
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
+    ema = EMA(model, 0.5)
+    ema.updates = 100  # past the warm-up: d = 0.5
+    with torch.no_grad():
+        model[0].weight.add_(2.0)
+        model[1].running_mean.fill_(4.0)
+    before_w = ema.module[0].weight.clone()
+    ema.update(model)
+    assert torch.allclose(ema.module[1].running_mean, torch.full((2,), 2.0))  # halfway from 0 to 4
+    assert torch.allclose(ema.module[0].weight, before_w + 1.0)
+    assert ema.module[1].num_batches_tracked == model[1].num_batches_tracked
