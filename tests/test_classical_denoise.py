@@ -193,3 +193,20 @@ def test_cli_round_trip(tmp_path, clean_rgb: np.ndarray) -> None:
     folder = tmp_path / "outs"
     assert main(["denoise", str(tmp_path), str(folder), "-m", "gaussian"]) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["noisy.png", "out.png"]
+
+
+def test_cli_auto_uses_the_shipped_model_for_the_channels(tmp_path, clean_rgb: np.ndarray, capsys) -> None:
+    from restora import io
+    from restora.cli.denoise import FALLBACK_METHOD
+    from restora.cli.main import main
+    from restora.zoo import list_models
+
+    clean = np.clip(clean_rgb, 0, 1)
+    src = tmp_path / "noisy.png"
+    io.write_image(src, np.clip(_noisy(clean, 25), 0, 1))
+    dst = tmp_path / "out.png"
+    assert main(["denoise", str(src), str(dst)]) == 0  # --method auto
+    shipped = [c.name for c in list_models() if c.task == "denoise" and c.channels == 3]
+    expected = shipped[0] if shipped else FALLBACK_METHOD
+    assert f"({expected}, sigma" in capsys.readouterr().out.replace("\n", "")
+    assert _mse(io.read_image(dst), clean) < 0.5 * _mse(io.read_image(src), clean)

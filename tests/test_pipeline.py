@@ -270,6 +270,7 @@ def tiny_zoo(tmp_path, monkeypatch):
     from restora.zoo.restorers import _factory
 
     monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("restora.zoo.store.PACKAGE_WEIGHTS", tmp_path / "no-shipped-weights")  # only this model
     torch.manual_seed(0)
     model = create_model("dncnn", in_channels=3, depth=3, features=4)
     card = zoo.ModelCard(name="test-dn-color", arch="dncnn", args={}, task="denoise", channels=3, noise_range=[0, 30])
