@@ -66,9 +66,16 @@ def main() -> None:
     ap.add_argument("--methods", default="", help="extra methods to compare (comma-separated catalogue names)")
     ap.add_argument("--ship", action="store_true", help="copy weights + scored card into the package zoo")
     ap.add_argument("--out", type=Path, default=Path("results/score_model"))
+    ap.add_argument("--throughput-only", action="store_true", help="re-measure only the CPU MP/s in the card")
     args = ap.parse_args()
     loaded = load_file(args.weights)
     card = loaded.card
+    if args.throughput_only:
+        mps = cpu_megapixels_per_second(args.weights)
+        card.scores["throughput/cpu"] = {"mp_per_s": round(mps, 4), "threads": torch.get_num_threads()}
+        atomic_write(args.weights.with_suffix(".json"), lambda tmp: Path(tmp).write_text(card.to_json()))
+        print(f"{card.name}: CPU fp32 eager {mps:.3f} MP/s ({torch.get_num_threads()} threads)")
+        return
     extra = [m for m in args.methods.split(",") if m]
     scores: dict[str, dict[str, float]] = {}
     tables = []
