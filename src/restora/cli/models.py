@@ -14,6 +14,19 @@ models_app = typer.Typer(help="List, inspect and install restoration models.", n
 console = Console()
 
 
+#: Benchmark keys shown in ``models list``, most telling first (the middle setting, blind).
+HEADLINE_KEYS = ("s25+blind", "s25", "q20", "x4", "x2")
+
+
+def _headline(scores: dict) -> str:
+    """The most telling PSNR of a card's scores, as ``"key: 28.20 dB"`` (``-`` if none)."""
+    keys = [k for k, v in scores.items() if isinstance(v, dict) and "psnr" in v]
+    if not keys:
+        return "-"
+    ranked = sorted(keys, key=lambda k: next((i for i, h in enumerate(HEADLINE_KEYS) if h in k), len(HEADLINE_KEYS)))
+    return f"{ranked[0]}: {scores[ranked[0]]['psnr']:.2f} dB"
+
+
 @models_app.command("list")
 def list_cmd() -> None:
     """List shipped and cached models with their task and headline score."""
@@ -23,8 +36,7 @@ def list_cmd() -> None:
     for col in ("name", "task", "arch", "scale", "channels", "headline score"):
         table.add_column(col)
     for card in zoo.list_models():
-        head = next(iter(card.scores.items()), None)
-        score = f"{head[0]}: {head[1].get('psnr', '-')} dB" if head else "-"
+        score = _headline(card.scores)
         table.add_row(card.name, card.task, card.arch, str(card.scale), str(card.channels), score)
     console.print(table)
 
