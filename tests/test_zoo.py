@@ -95,3 +95,21 @@ def test_noise_map_model_estimates_sigma_when_not_given(tmp_path):
     blind = restorer(noisy)
     assert abs(restorer.estimated_sigma - 30) < 3
     np.testing.assert_allclose(blind, restorer(noisy, sigma=restorer.estimated_sigma), atol=1e-6)
+
+
+def test_gray_noise_map_model_on_rgb_runs_on_opponent_channels(tmp_path, monkeypatch):
+    from restora.zoo.restorers import OPPONENT
+
+    rows = OPPONENT.astype(np.float64)
+    gram = rows @ rows.T
+    assert np.allclose(gram, np.diag(np.diag(gram)))  # orthogonal rows: the noise stays white and independent
+    model = create_model("ffdnet", in_channels=1, depth=3, features=8, residual=True)  # starts as the identity
+    path = zoo.save_model(model, tmp_path / "ff.safetensors", zoo.ModelCard(name="ff", arch="ffdnet", args={}, task="denoise", channels=1))
+    restorer = NeuralRestorer(zoo.load(path), tile=None)
+    seen = []
+    engine = restorer.engine
+    monkeypatch.setattr(restorer, "engine", lambda x, **kw: (seen.append(kw["sigma"]), engine(x, **kw))[1])
+    rgb = np.random.default_rng(1).random((20, 24, 3), dtype=np.float32)
+    out = restorer(rgb, sigma=30.0)
+    np.testing.assert_allclose(out, rgb, atol=1e-5)  # identity model: exact round trip
+    np.testing.assert_allclose(seen, 30.0 * np.sqrt(np.diag(gram)), rtol=1e-6)

@@ -15,7 +15,8 @@ from restora.zoo.store import LoadedModel, list_models, load
 class NeuralRestorer:
     """A loaded model behind a :class:`~restora.engine.TiledEngine`, as a restorer callable.
 
-    Gray models run per channel on colour images; colour models see gray images replicated
+    Gray models run per channel on colour images (noise-map models on opponent-colour
+    channels, see ``_denoise_opponent``); colour models see gray images replicated
     to RGB and return their mean. Noise-map models (FFDNet) given no ``sigma`` get the level
     :func:`restora.classical.estimate_noise_sigma` measures on the image, so they run blind.
     ``params`` and ``flops_per_pixel`` are exposed for tables.
@@ -58,11 +59,33 @@ class NeuralRestorer:
         want = self.descriptor.in_channels
         if c == want:
             return self.engine(img, sigma=sigma)
+        if want == 1 and c == 3 and sigma is not None and self.descriptor.condition == "noise_map":
+            return self._denoise_opponent(img, float(sigma))
         if want == 1:
             return np.concatenate([self.engine(img[:, :, i : i + 1], sigma=sigma) for i in range(c)], axis=2)
         if want == 3 and c == 1:
             return self.engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
         raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
+
+
+    def _denoise_opponent(self, rgb: np.ndarray, sigma: float) -> np.ndarray:
+        """A gray noise-map model on an RGB image, one opponent channel at a time.
+
+        The rows of :data:`OPPONENT` are orthogonal, so white RGB noise of ``sigma`` stays
+        white and independent in each opponent channel, with ``sigma`` times the row's norm:
+        the noise-level map takes exactly that. Luma and the two smooth chroma channels are
+        far easier to denoise than R, G and B (the idea of CBM3D's colour mode).
+        """
+        opp = rgb @ OPPONENT.T + OPPONENT_OFFSET
+        out = np.empty_like(opp)
+        for i, gain in enumerate(np.linalg.norm(OPPONENT, axis=1)):
+            out[:, :, i] = self.engine(np.ascontiguousarray(opp[:, :, i : i + 1]), sigma=sigma * float(gain))[:, :, 0]
+        return (out - OPPONENT_OFFSET) @ np.linalg.inv(OPPONENT).T.astype(np.float32)
+
+
+#: Luma + two chroma differences, orthogonal rows, each channel within [0, 1] after the offset.
+OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)
+OPPONENT_OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
 
 
 def _factory(card: ModelCard) -> Callable[..., NeuralRestorer]:
