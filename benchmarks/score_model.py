@@ -4,7 +4,8 @@ The model is a weights file exported by ``restora train`` (``NAME.safetensors`` 
 ``NAME.json`` card beside it). Its card's task picks the benchmarks:
 
 - ``denoise``: ``denoise-{gray,color}-s{15,25,50}`` on BSD68 / CBSD68, run twice: with the
-  true sigma and blind (``+blind``: the noise level is estimated from the image);
+  true sigma and blind (``+blind``: the noise level is estimated from the image); gray
+  models are also scored on the colour tasks (they run on opponent-colour channels);
 - ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel);
 - ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale).
 
@@ -14,7 +15,7 @@ markdown table with the published rows is printed, and ``--ship`` copies weights
 ``src/restora/zoo/weights`` (the card is written atomically; the weights' checksum is
 checked first).
 
-    python benchmarks/score_model.py runs/ffdnet-gray/ffdnet-gray.safetensors [--limit N] [--ship]
+    python benchmarks/score_model.py runs/ffdnet-gray/ffdnet-gray.safetensors [--limit N] [--ship] [--tasks T1,T2]
 """
 
 from __future__ import annotations
@@ -35,15 +36,18 @@ from restora.zoo import load_file
 ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights"
 
 
-def bench_plan(card) -> list[tuple[str, list[str], bool]]:
-    """``(task, datasets, also_blind)`` for the card's task."""
+def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
+    """``(task, datasets, method suffixes)`` for the card's task (``""``: condition given)."""
     if card.task == "denoise":
         kind, sets = ("gray", ["BSD68"]) if card.channels == 1 else ("color", ["CBSD68"])
-        return [(f"denoise-{kind}-s{s}", sets, True) for s in (15, 25, 50)]
+        plan = [(f"denoise-{kind}-s{s}", sets, ("", BLIND_SUFFIX)) for s in (15, 25, 50)]
+        if card.channels == 1:  # gray models also denoise colour images (opponent channels)
+            plan += [(f"denoise-color-s{s}", ["CBSD68"], (BLIND_SUFFIX,)) for s in (15, 25, 50)]
+        return plan
     if card.task == "jpeg":
-        return [(f"jpeg-q{q}", ["LIVE1", "classic5"], False) for q in (10, 20, 30, 40)]
+        return [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
     if card.task == "sr":
-        return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], False)]
+        return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], ("",))]
     raise SystemExit(f"no standard benchmark for task {card.task!r}")
 
 
@@ -67,6 +71,7 @@ def main() -> None:
     ap.add_argument("--ship", action="store_true", help="copy weights + scored card into the package zoo")
     ap.add_argument("--out", type=Path, default=Path("results/score_model"))
     ap.add_argument("--throughput-only", action="store_true", help="re-measure only the CPU MP/s in the card")
+    ap.add_argument("--tasks", default="", help="only these of the plan's tasks (comma-separated); other scores are kept")
     args = ap.parse_args()
     loaded = load_file(args.weights)
     card = loaded.card
@@ -77,10 +82,13 @@ def main() -> None:
         print(f"{card.name}: CPU fp32 eager {mps:.3f} MP/s ({torch.get_num_threads()} threads)")
         return
     extra = [m for m in args.methods.split(",") if m]
-    scores: dict[str, dict[str, float]] = {}
+    scores: dict[str, dict[str, float]] = dict(card.scores) if args.tasks else {}
+    only = [t for t in args.tasks.split(",") if t]
     tables = []
-    for task, sets, blind in bench_plan(card):
-        methods = [str(args.weights)] + ([str(args.weights) + BLIND_SUFFIX] if blind else []) + extra
+    for task, sets, variants in bench_plan(card):
+        if only and task not in only:
+            continue
+        methods = [str(args.weights) + v for v in variants] + extra
         result = run_benchmark(methods, task, sets, limit=args.limit, progress=True)
         tables.append(f"### {task}\n\n{markdown_table(result)}\n")
         for row in result.rows:
