@@ -18,6 +18,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from restora.cli._paths import check_file_pair
 from restora.errors import ConfigError, ImageReadError, InvalidParameterError, OutputExistsError
 
 console = Console()
@@ -77,12 +78,7 @@ def deblur_command(
 
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
-    if not src.is_file():
-        raise ConfigError(f"input {src} does not exist or is not a file")
-    if dst.resolve() == src.resolve():
-        raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
-    if not overwrite and os.path.lexists(dst):
-        raise OutputExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    check_file_pair(src, dst, overwrite)
     if method != "blind" and kernel is None:
         raise ConfigError(f"--method {method} needs --kernel (or use --method blind)")
     k = load_kernel(kernel) if kernel is not None and method != "blind" else None

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from restora.cli._failures import exit_if_failed
+from restora.cli._paths import check_file_pair
 from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
@@ -106,10 +107,7 @@ def denoise(
         return
     if dst.is_dir():
         dst = dst / src.name
-    if dst.resolve() == src.resolve():
-        raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
-    if not overwrite and os.path.lexists(dst):
-        raise OutputExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    check_file_pair(src, dst, overwrite)
     rec = _denoise_file(src, dst, fn, sigma, overwrite)
     how = "estimated" if rec["estimated"] else "given"
     console.print(f"{src} -> {dst} ({rec['method']}, sigma {rec['sigma']:.2f} {how})", highlight=False, soft_wrap=True)

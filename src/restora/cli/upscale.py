@@ -8,14 +8,13 @@ keeps the input's bit depth where the format allows. OUT is never replaced witho
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from restora.errors import ConfigError, OutputExistsError
+from restora.cli._paths import check_file_pair
 
 console = Console()
 
@@ -34,12 +33,7 @@ def upscale_command(
     from restora.classical.upscale import upscale
     from restora.degrade.resize import imresize
 
-    if not src.is_file():
-        raise ConfigError(f"input {src} does not exist or is not a file")
-    if dst.resolve() == src.resolve():
-        raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
-    if not overwrite and os.path.lexists(dst):
-        raise OutputExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    check_file_pair(src, dst, overwrite)
     img, info = rio.read_image_info(src)
     color, alpha = rio.split_alpha(img)
     t0 = time.perf_counter()
