@@ -31,6 +31,7 @@ class NeuralRestorer:
         self.descriptor = describe(loaded.model, measure_flops=False)
         self.params = self.descriptor.params
         self._flops: float | None = None
+        self.estimated_sigma: float | None = None  # the last sigma a noise-map model estimated
         self.engine = TiledEngine(loaded.model, self.descriptor, device=device, dtype=dtype, tile=tile, overlap=overlap, batch_size=batch_size, compile=compile)
 
     @property
@@ -54,7 +55,7 @@ class NeuralRestorer:
             from restora.classical.estimate import estimate_noise_sigma
 
             sigma = estimate_noise_sigma(img)
-            self.estimated_sigma: float | None = sigma
+            self.estimated_sigma = sigma
         c = img.shape[2]
         want = self.descriptor.in_channels
         if c == want:
@@ -66,7 +67,6 @@ class NeuralRestorer:
         if want == 3 and c == 1:
             return self.engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
         raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
-
 
     def _denoise_opponent(self, rgb: np.ndarray, sigma: float) -> np.ndarray:
         """A gray noise-map model on an RGB image, one opponent channel at a time.
