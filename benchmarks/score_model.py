@@ -63,6 +63,18 @@ def cpu_megapixels_per_second(weights: Path, size: int = 256, seconds: float = 3
     return measure_throughput(model, x, label="cpu", min_seconds=seconds).megapixels_per_second
 
 
+def record_throughput(card, weights: Path) -> float:
+    """Measure the CPU MP/s of ``weights`` into ``card.scores`` and return it."""
+    mps = cpu_megapixels_per_second(weights)
+    card.scores["throughput/cpu"] = {"mp_per_s": round(mps, 4), "threads": torch.get_num_threads()}
+    return mps
+
+
+def copy_atomically(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file beside it (never a half-written file)."""
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", type=Path)
@@ -75,10 +87,10 @@ def main() -> None:
     args = ap.parse_args()
     loaded = load_file(args.weights)
     card = loaded.card
+    card_path = args.weights.with_suffix(".json")
     if args.throughput_only:
-        mps = cpu_megapixels_per_second(args.weights)
-        card.scores["throughput/cpu"] = {"mp_per_s": round(mps, 4), "threads": torch.get_num_threads()}
-        atomic_write(args.weights.with_suffix(".json"), lambda tmp: Path(tmp).write_text(card.to_json()))
+        mps = record_throughput(card, args.weights)
+        atomic_write(card_path, lambda tmp: Path(tmp).write_text(card.to_json()))
         print(f"{card.name}: CPU fp32 eager {mps:.3f} MP/s ({torch.get_num_threads()} threads)")
         return
     extra = [m for m in args.methods.split(",") if m]
@@ -96,9 +108,8 @@ def main() -> None:
                 continue
             suffix = BLIND_SUFFIX if row.method.endswith(BLIND_SUFFIX) else ""
             scores[f"{task}{suffix}/{row.dataset}"] = {k: round(float(v), 4) for k, v in row.scores.items() if v is not None}
-    mps = cpu_megapixels_per_second(args.weights)
-    scores["throughput/cpu"] = {"mp_per_s": round(mps, 4), "threads": torch.get_num_threads()}
     card.scores = scores
+    mps = record_throughput(card, args.weights)
     if args.limit:
         card.scores["note"] = {"images_per_set": args.limit}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -106,15 +117,13 @@ def main() -> None:
     report.write_text("\n".join(tables) + f"\nCPU fp32 eager: {mps:.3f} MP/s ({torch.get_num_threads()} threads)\n")
     print("\n".join(tables))
     print(f"CPU fp32 eager: {mps:.3f} MP/s ({torch.get_num_threads()} threads); report: {report}")
-    card_path = args.weights.with_suffix(".json")
     atomic_write(card_path, lambda tmp: Path(tmp).write_text(card.to_json()))
     if args.ship:
-        ZOO.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.weights, ZOO / args.weights.name)
-        shutil.copyfile(card_path, ZOO / card_path.name)
+        copy_atomically(args.weights, ZOO / args.weights.name)
+        copy_atomically(card_path, ZOO / card_path.name)
         load_file(ZOO / args.weights.name)  # checksum + card verified
         print(f"shipped {card.name} -> {ZOO}")
-    print(json.dumps(scores, indent=1))
+    print(json.dumps(card.scores, indent=1))
 
 
 if __name__ == "__main__":
