@@ -144,3 +144,22 @@ def test_cli_upscale(tmp_path):
     assert main(["upscale", str(src), str(dst), "--scale", "3", "--method", "lanczos"]) == 0
     assert rio.read_image(dst).shape == (48, 60, 3)
     assert main(["upscale", str(src), str(dst), "--scale", "3"]) == 2  # exists, no --overwrite
+
+
+def test_cli_upscale_auto_takes_the_planners_choice(tmp_path, capsys):
+    from restora import io as rio
+    from restora.cli.main import main
+    from restora.pipeline.methods import neural_choice
+
+    src = tmp_path / "in.png"
+    rio.write_image(src, synthetic_image(16, 20, 3))
+    assert main(["upscale", str(src), str(tmp_path / "x2.png"), "--scale", "2"]) == 0
+    choice = neural_choice("upscale", channels=3, factor=2)
+    assert f"{choice.method if choice else 'patch-sr'} x2" in capsys.readouterr().out
+    assert rio.read_image(tmp_path / "x2.png").shape == (32, 40, 3)
+    # a factor no pass gives exactly: passes, then a resize to the exact size
+    assert main(["upscale", str(src), str(tmp_path / "x25.png"), "--scale", "2.5"]) == 0
+    assert rio.read_image(tmp_path / "x25.png").shape == (40, 50, 3)
+    assert main(["upscale", str(src), str(tmp_path / "e.png"), "--method", "bicubic", "--ensemble"]) == 2
+    assert main(["upscale", str(src), str(tmp_path / "e.png"), "--method", "no-such-model"]) == 2
+    assert not (tmp_path / "e.png").exists()

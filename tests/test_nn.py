@@ -14,6 +14,7 @@ TINY = {
     "vdsr": dict(depth=4, features=8),
     "srresnet": dict(blocks=1, features=8, scale=4),
     "rrdb": dict(blocks=1, features=8, growth=4, scale=4),
+    "edsr": dict(blocks=1, features=8, scale=3),
     "vgg-discriminator": dict(features=4),
     "unet-discriminator": dict(features=4),
     "nafnet": dict(width=4, enc_blocks=(1, 1), dec_blocks=(1, 1)),
@@ -67,6 +68,19 @@ def test_bfloat16_forward_close_to_float32(name):
         low = model.to(torch.bfloat16)(x.bfloat16(), *(e.bfloat16() for e in extra)).float()
     assert low.dtype == torch.float32
     assert (low - ref).abs().mean() < 0.05 * ref.abs().mean() + 1e-2
+
+
+def test_edsr_with_image_skip_starts_as_bicubic_upscaling():
+    import torch.nn.functional as F
+
+    x = torch.rand(1, 3, 12, 10)
+    for scale in (2, 3, 4):
+        model = create_model("edsr", features=8, blocks=2, scale=scale)
+        with torch.no_grad():
+            assert torch.equal(model(x), F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False))
+    plain = create_model("edsr", features=8, blocks=2, scale=2, image_skip=False)  # the paper's EDSR
+    with torch.no_grad():
+        assert not torch.allclose(plain(x), F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False), atol=1e-2)
 
 
 def test_flops_match_analytic_count_for_dncnn():

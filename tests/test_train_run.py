@@ -176,3 +176,34 @@ def test_ema_averages_batchnorm_statistics_with_the_weights():
     assert torch.allclose(ema.module[1].running_mean, torch.full((2,), 2.0))  # halfway from 0 to 4
     assert torch.allclose(ema.module[0].weight, before_w + 1.0)
     assert ema.module[1].num_batches_tracked == model[1].num_batches_tracked
+
+
+def test_sr_run_exports_and_a_partial_init_carries_its_body_to_another_scale(tmp_path):
+    from restora import zoo
+    from restora.errors import ConfigError
+    from restora.train.trainer import _load_weights
+
+    recipe = tiny_recipe(
+        tmp_path,
+        model={"arch": "edsr", "args": {"in_channels": 1, "features": 8, "blocks": 1, "scale": 2}},
+        data={"patch_size": 16, "degradation": {"type": "bicubic", "scale": 2}},
+        loss={"l1": 1.0},
+        train={"steps": 3, "checkpoint_every": 0},
+    )
+    x2 = train(load_config(data={**recipe, "output": str(tmp_path / "x2")}))
+    card = zoo.load(x2.export_path).card
+    assert card.task == "sr" and card.scale == 2
+    (key, scores), = card.scores.items()
+    assert np.isfinite(scores["psnr"])
+    # a x3 model takes the x2 head and body; its upsampler (another shape) starts fresh
+    from restora.nn.registry import create_model
+
+    x3 = create_model("edsr", in_channels=1, features=8, blocks=1, scale=3)
+    fresh = _load_weights(x3, str(x2.export_path), "model.init", partial=True)
+    assert fresh == ["upsample.0.bias", "upsample.0.weight"]
+    assert states_equal({k: v for k, v in x3.state_dict().items() if k not in fresh},
+                        {k: v for k, v in x2.ema.state_dict().items() if not k.startswith("upsample")})
+    with pytest.raises(ConfigError, match="model.init"):
+        _load_weights(create_model("edsr", in_channels=1, features=8, blocks=1, scale=3), str(x2.export_path), "model.init")
+    with pytest.raises(ConfigError, match="no tensor"):
+        _load_weights(create_model("dncnn", in_channels=1, depth=3, features=4), str(x2.export_path), "model.init", partial=True)

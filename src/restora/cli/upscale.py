@@ -1,7 +1,10 @@
-"""``restora upscale IN OUT --scale 4 --method bicubic|patch-sr``: classical upscaling of a file.
+"""``restora upscale IN OUT --scale 4 [--method auto|NAME]``: super-resolve a file.
 
-Methods: nearest, bilinear, bicubic (MATLAB-compatible), lanczos, patch-sr (example-based,
-integer scales 2, 3, 4 with the shipped models). Alpha is upscaled with bicubic; the output
+``auto`` (the default) uses the shipped super-resolution model for the scale (x2, x3, x4;
+other factors chain passes and resize to the exact size), else classical patch-SR, through
+:class:`restora.pipeline.RestorePipeline`. A zoo model name (``restora models list``) forces
+that model. Classical methods: nearest, bilinear, bicubic (MATLAB-compatible), lanczos,
+patch-sr (example-based, integer scales 2, 3, 4). Alpha is upscaled with bicubic; the output
 keeps the input's bit depth where the format allows. OUT is never replaced without
 ``--overwrite`` and may not be IN.
 """
@@ -11,21 +14,39 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 
 from restora.cli._paths import check_file_pair
+from restora.errors import InvalidParameterError
 
 console = Console()
+
+#: Methods run directly by :func:`restora.classical.upscale.upscale` (no planner).
+CLASSICAL = ("nearest", "bilinear", "bicubic", "lanczos", "patch-sr")
+
+
+def _upscale_planned(color: np.ndarray, scale: float, method: str, device: str) -> tuple[np.ndarray, str]:
+    """``auto`` or a catalogue model through the restore pipeline's upscale step."""
+    from restora.pipeline import RestorePipeline
+
+    pipe = RestorePipeline(device=device)
+    result = pipe.restore(color, scale=scale, steps=["upscale" if method == "auto" else f"upscale:{method}"])
+    (step,) = result.plan.steps
+    passes = step.params.get("passes") or []
+    label = step.method + (f" ({' x '.join(f'x{p}' for p in passes)})" if len(passes) > 1 else "")
+    return result.image, label
 
 
 def upscale_command(
     src: Path = typer.Argument(..., metavar="IN", help="Low-resolution image file."),
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
-    scale: float = typer.Option(4.0, "--scale", "-s", help="Upscaling factor (integer 2-4 for patch-sr)."),
+    scale: float = typer.Option(4.0, "--scale", "-s", help="Upscaling factor (shipped models: 2, 3, 4)."),
     method: str = typer.Option(
-        "bicubic", "--method", "-m", help="nearest | bilinear | bicubic | lanczos | patch-sr"),
+        "auto", "--method", "-m", help="auto (shipped model for the scale) | a zoo model | nearest | bilinear | bicubic | lanczos | patch-sr"),
     ensemble: bool = typer.Option(False, "--ensemble", help="patch-sr: average the 8 flips/rotations (8x slower)."),
+    device: str = typer.Option("auto", "--device", help="Models: auto, cpu, cuda, cuda:N."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Upscale IN by --scale into OUT."""
@@ -34,17 +55,23 @@ def upscale_command(
     from restora.degrade.resize import imresize
 
     check_file_pair(src, dst, overwrite)
+    if ensemble and method != "patch-sr":
+        raise InvalidParameterError("--ensemble applies to --method patch-sr only")
     img, info = rio.read_image_info(src)
     color, alpha = rio.split_alpha(img)
     t0 = time.perf_counter()
-    out = upscale(color, scale, method.replace("-", "_") if method == "patch-sr" else method, ensemble=ensemble)
+    if method in CLASSICAL:
+        out = upscale(color, scale, method.replace("-", "_") if method == "patch-sr" else method, ensemble=ensemble)
+        label = method
+    else:
+        out, label = _upscale_planned(color, scale, method, device)
     if alpha is not None:
         alpha = imresize(alpha, output_shape=out.shape[:2])
     seconds = time.perf_counter() - t0
     rio.write_image(dst, rio.merge_alpha(out, alpha), overwrite=overwrite, info=info)
     console.print(
         f"{src} ({color.shape[1]}x{color.shape[0]}) -> {dst} ({out.shape[1]}x{out.shape[0]}), "
-        f"{method} x{scale:g}, {seconds:.2f} s",
+        f"{label} x{scale:g}, {seconds:.2f} s",
         highlight=False,
         soft_wrap=True,
     )

@@ -18,6 +18,7 @@ ARCH_MODULES = (
     "srcnn",
     "vdsr",
     "srresnet",
+    "edsr",
     "rrdb",
     "discriminators",
     "nafnet",

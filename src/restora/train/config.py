@@ -54,6 +54,7 @@ class ModelConfig:
     arch: str = "dncnn"
     args: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  # weights to start from: zoo model name or .safetensors path
+    init_partial: bool = False  # load only the tensors whose name and shape match (another scale)
     multi_output: bool = True  # supervise every output of forward_stages / forward_scales
     output_weights: list[float] | None = None  # loss weight per output (default: 1 each)
 

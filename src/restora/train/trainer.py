@@ -102,8 +102,13 @@ def _hardware(device: torch.device, world: int) -> dict[str, Any]:
     return hw
 
 
-def _load_weights(module: nn.Module, source: str, what: str) -> None:
-    """Initialise ``module`` from a zoo model name or a ``.safetensors`` file (strict)."""
+def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = False) -> list[str]:
+    """Initialise ``module`` from a zoo model name or a ``.safetensors`` file.
+
+    Strict unless ``partial``: then only tensors whose name and shape match are loaded (a x2
+    model's body starting a x4 run) and the names left at their fresh initialisation are
+    returned. A partial load that matches nothing is an error.
+    """
     from restora import zoo
 
     p = Path(source)
@@ -113,10 +118,18 @@ def _load_weights(module: nn.Module, source: str, what: str) -> None:
         state = load_file(str(p))
     else:
         state = zoo.load(source).model.state_dict()
+    if partial:
+        own = module.state_dict()
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not fitting:
+            raise ConfigError(f"config key {what!r}: no tensor of {source} fits the architecture")
+        module.load_state_dict(fitting, strict=False)
+        return sorted(k for k in own if k not in fitting)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ConfigError(f"config key {what!r}: {source} does not fit the architecture ({str(exc).splitlines()[0]})") from None
+    return []
 
 
 class Trainer:
@@ -181,8 +194,9 @@ class Trainer:
         except RestoraError as exc:
             raise ConfigError(f"config key 'model': {exc}") from None
         self.desc = describe(model, measure_flops=False)
+        self.fresh_tensors: list[str] = []  # left at their initialisation by a partial model.init
         if cfg.model.init:
-            _load_weights(model, cfg.model.init, "model.init")
+            self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial)
         d = self.desc
         if cfg.data.channels is None:
             cfg.data.channels = d.in_channels  # type: ignore[assignment]
@@ -565,6 +579,11 @@ class Trainer:
             import yaml
 
             (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+            if self.fresh_tensors and self._resume_path is None:
+                from rich.console import Console
+
+                (self.console or Console(stderr=True)).print(
+                    f"model.init {cfg.model.init}: partial, {len(self.fresh_tensors)} tensors start fresh ({', '.join(self.fresh_tensors)})", highlight=False)
         self.degrader = BatchDegrader(cfg.data.degradation, cfg.train.seed, self.dist.rank)
         loader, dataset = build_train_loader(cfg, scale=self.scale, start_step=start, rank=self.dist.rank, world=self.dist.world,
                                              pin_memory=self.device.type == "cuda")
