@@ -7,7 +7,9 @@ The model is a weights file exported by ``restora train`` (``NAME.safetensors`` 
   true sigma and blind (``+blind``: the noise level is estimated from the image); gray
   models are also scored on the colour tasks (they run on opponent-colour channels);
 - ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel);
-- ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale).
+- ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale); models
+  trained on the Real-ESRGAN / BSRGAN pipelines (blind): ``sr-realesrgan-x4`` on Set14 with
+  NIQE beside PSNR/SSIM (compare with ``--methods bicubic,edsr-x4``).
 
 The scores go into the card (``scores``: ``"task/dataset" -> {psnr, ssim}``, plus the CPU
 throughput in MP/s measured by :func:`restora.engine.throughput.measure_throughput`), a
@@ -36,6 +38,11 @@ from restora.zoo import load_file
 ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights"
 
 
+def _blind_sr(card) -> bool:
+    recipe = (card.training or {}).get("recipe") or {}
+    return ((recipe.get("data") or {}).get("degradation") or {}).get("type") in ("realesrgan", "bsrgan")
+
+
 def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
     """``(task, datasets, method suffixes)`` for the card's task (``""``: condition given)."""
     if card.task == "denoise":
@@ -46,6 +53,8 @@ def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
         return plan
     if card.task == "jpeg":
         return [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
+    if card.task == "sr" and _blind_sr(card):
+        return [("sr-realesrgan-x4", ["Set14"], ("",))]
     if card.task == "sr":
         return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], ("",))]
     raise SystemExit(f"no standard benchmark for task {card.task!r}")
@@ -101,7 +110,8 @@ def main() -> None:
         if only and task not in only:
             continue
         methods = [str(args.weights) + v for v in variants] + extra
-        result = run_benchmark(methods, task, sets, limit=args.limit, progress=True)
+        metrics = ("psnr", "ssim", "niqe") if task == "sr-realesrgan-x4" else ("psnr", "ssim")
+        result = run_benchmark(methods, task, sets, limit=args.limit, progress=True, metrics=metrics)
         tables.append(f"### {task}\n\n{markdown_table(result)}\n")
         for row in result.rows:
             if row.published or row.error or not row.method.startswith(card.name):

@@ -59,7 +59,7 @@ def identity(image: np.ndarray, **condition: object) -> np.ndarray:
 # ----------------------------------------------------------------------------- tasks
 
 
-@pytest.mark.parametrize("name", ["denoise-gray-s25", "denoise-color-s15", "jpeg-q10", "sr-bicubic-x3", "deblur-motion"])
+@pytest.mark.parametrize("name", ["denoise-gray-s25", "denoise-color-s15", "jpeg-q10", "sr-bicubic-x3", "deblur-motion", "sr-realesrgan-x4"])
 def test_samples_are_deterministic_per_seed_and_name(name: str) -> None:
     task = get_task(name)
     img = synthetic_image(50, 61, 3, seed=3)
@@ -68,7 +68,7 @@ def test_samples_are_deterministic_per_seed_and_name(name: str) -> None:
     np.testing.assert_array_equal(a.degraded, b.degraded)
     np.testing.assert_array_equal(a.reference, b.reference)
     assert a.condition.keys() == b.condition.keys()
-    if task.kind in ("denoise", "deblur"):  # random degradations: seed and name both matter
+    if task.kind in ("denoise", "deblur") or "realesrgan" in name:  # random degradations: seed and name both matter
         assert not np.array_equal(a.degraded, task.make_sample(img, name="x", seed=8).degraded)
         assert not np.array_equal(a.degraded, task.make_sample(img, name="y", seed=7).degraded)
 
@@ -111,6 +111,36 @@ def test_sr_sample_crops_to_scale_and_rounds_lr() -> None:
     assert s.degraded.shape == (12, 15, 3)
     np.testing.assert_allclose(s.degraded * 255, np.round(s.degraded * 255), atol=1e-3)
     assert s.condition == {"scale": 4} and s.crop == 4
+
+
+def test_blind_sr_sample_is_an_8bit_quarter_size_lr() -> None:
+    img = quantize(synthetic_image(70, 61, 3, seed=2))
+    s = get_task("sr-realesrgan-x4").make_sample(img, name="hr", seed=0)
+    assert s.reference.shape == (68, 60, 3) and s.degraded.shape == (17, 15, 3)
+    np.testing.assert_allclose(s.degraded * 255, np.round(s.degraded * 255), atol=1e-3)
+    assert s.condition == {"scale": 4} and s.crop == 4
+    assert s.record.get("pipeline", "realesrgan") == "realesrgan"
+
+
+def test_crop_grid_figures() -> None:
+    from restora.bench.figures import crop, crop_grid, detail_box
+
+    hr = np.zeros((64, 80, 3), np.float32)
+    hr[24:56, 40:72] = synthetic_image(32, 32, 3, seed=1)  # the only detail
+    box = detail_box(hr, 32, step=4, multiple=4)
+    assert abs(box[0] - 24) <= 4 and abs(box[1] - 40) <= 4 and box[2:] == (32, 32)
+    assert box[0] % 4 == 0 and box[1] % 4 == 0
+    box = (24, 40, 32, 32)
+    lr = hr[::4, ::4]
+    c = crop(lr, box, hr.shape)  # the LR region, enlarged by pixel repetition
+    assert c.shape == (32, 32, 3)
+    np.testing.assert_array_equal(c[::4, ::4], lr[6:14, 10:18])
+    grid = crop_grid([[c, crop(hr, box, hr.shape)]] * 2, ["LR", "HR"], cell=48)
+    assert grid.shape[1] == 2 * 48 + 4 and grid.shape[0] > 2 * 48 and grid.dtype == np.float32
+    with pytest.raises(RestoraError):
+        crop_grid([[c]], ["LR", "HR"])
+    with pytest.raises(RestoraError):
+        detail_box(hr, 100)
 
 
 def test_deblur_sample_gives_kernel_and_sigma() -> None:

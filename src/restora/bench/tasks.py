@@ -12,6 +12,10 @@ with (see ``docs/bench.md``). In short:
   MATLAB-bicubic downsampling of it rounded to 8 bits; the output is rounded to 8 bits and
   scored on the BT.601 Y channel with ``scale`` pixels cropped from each border (gray images
   are scored as they are).
+* ``sr-realesrgan-x4``: blind x4 SR; the LR input is Real-ESRGAN's second-order degradation
+  (:func:`restora.degrade.realesrgan_degradation`, 8-bit) of the HR image cropped to a
+  multiple of 4, seeded per image; scored like ``sr-bicubic-x4`` and, since the LR loses
+  what no method can recover, best read with the no-reference NIQE (``--metrics niqe``).
 * ``jpeg-q{10,20,30,40}``: colour images become their 8-bit Y channel (MATLAB ``rgb2ycbcr``),
   gray ones stay; the input is that gray image encoded as a gray JPEG of the given quality
   (the DnCNN-3 / ARCNN protocol); output rounded to 8 bits, no crop.
@@ -186,6 +190,19 @@ def _sr(scale: int) -> Callable[..., tuple[np.ndarray, dict[str, Any], dict[str,
     return degrade
 
 
+def _sr_realesrgan(scale: int) -> Callable[..., tuple[np.ndarray, dict[str, Any], dict[str, Any]]]:
+    def degrade(ref: np.ndarray, rng: np.random.Generator):
+        from restora.degrade.pipelines import realesrgan_degradation
+
+        out = realesrgan_degradation(ref, scale, rng=rng)  # already rounded to 8 bits
+        lr = np.asarray(out.image, dtype=np.float32)
+        if lr.ndim == 2:
+            lr = lr[:, :, None]
+        return lr, {"scale": int(scale)}, dict(out.record)
+
+    return degrade
+
+
 def _jpeg(quality: int) -> Callable[..., tuple[np.ndarray, dict[str, Any], dict[str, Any]]]:
     def degrade(ref: np.ndarray, rng: np.random.Generator):
         from restora.degrade.jpeg import jpeg
@@ -273,6 +290,21 @@ def _build_tasks() -> dict[str, BenchTask]:
                 parameters={"scale": scale},
             )
         )
+    tasks.append(
+        BenchTask(
+            name="sr-realesrgan-x4",
+            kind="sr",
+            description="blind x4 SR: LR from Real-ESRGAN's second-order pipeline (blur, resize, noise, JPEG; seeded); "
+            "Y-PSNR/SSIM crop 4, add --metrics niqe,lpips for the perceptual view",
+            datasets=SR_SETS,
+            default_datasets=("Set14",),
+            channels="any",
+            prepare=lambda img: modcrop(img, 4),
+            degrade=_sr_realesrgan(4),
+            scoring=Scoring(crop=4, y_channel=True, round_to_uint8=True),
+            parameters={"scale": 4},
+        )
+    )
     for quality in (10, 20, 30, 40):
         tasks.append(
             BenchTask(
