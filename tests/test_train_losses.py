@@ -181,3 +181,18 @@ def test_build_losses_weights_and_options():
     assert terms[1].module.eps == 1e-2 and terms[2].module.kind == "hinge"
     with pytest.raises(ConfigError, match="loss.gan.kind"):
         build_losses({"l1": 1, "gan": {"kind": "wgan"}})
+
+
+def test_auto_network_takes_vgg19_when_its_weights_are_present(tmp_path, monkeypatch):
+    import restora.metrics.weights as w
+    from restora.train.features import VGG19_FILE, build_feature_network
+
+    monkeypatch.setattr(w, "weights_search_dirs", lambda weights_dir=None: [tmp_path])
+    net = build_feature_network("auto")
+    assert isinstance(net, RandomFeatures) and net.network == "random"
+    assert PerceptualLoss().net.network == "random"  # the default is auto
+    state = {f"features.{k}": v for k, v in VGG19Features(weights=False).features.state_dict().items()}
+    torch.save(state, tmp_path / VGG19_FILE)
+    net = build_feature_network("auto")
+    assert isinstance(net, VGG19Features) and net.network == "vgg19"
+    assert torch.equal(net.features[0].weight, state["features.0.weight"])

@@ -3,7 +3,10 @@
 A :class:`FeatureNetwork` maps a ``B x C x H x W`` batch in [0, 1] to named feature maps.
 Three are provided:
 
-* :class:`RandomFeatures` (``network: random``, the default): a fixed multi-scale conv/ReLU
+``network: auto`` (the default) takes VGG19 when its weights file is present, else the random
+features, so a recipe runs on any machine and uses the stronger network where it can.
+
+* :class:`RandomFeatures` (``network: random``): a fixed multi-scale conv/ReLU
   net whose weights are drawn from a seeded generator, never trained. It needs no download,
   is the same on every machine, and random conv features are known to carry much of a
   trained net's perceptual signal (texture statistics at several scales).
@@ -70,6 +73,8 @@ class RandomFeatures(nn.Module):
     every machine), biases zero; the input is centred (``x - 0.5``) and gray is replicated.
     """
 
+    network = "random"
+
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), seed: int = 0) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed))
@@ -134,6 +139,8 @@ class VGG19Features(nn.Module):
     in the weights folders (see :mod:`restora.metrics.weights`); ``False``: random init (tests).
     """
 
+    network = "vgg19"
+
     def __init__(self, weights: str | os.PathLike[str] | None | bool = None, weights_dir: str | None = None) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -197,6 +204,8 @@ class ModelFeatures(nn.Module):
     converted to the network's channel count (gray <-> RGB).
     """
 
+    network = "zoo"
+
     def __init__(self, model: nn.Module, in_channels: int, condition: str | None = None) -> None:
         super().__init__()
         self.net = model
@@ -238,11 +247,21 @@ class ModelFeatures(nn.Module):
 
 
 def build_feature_network(network: str | FeatureNetwork, weights: str | None = None, weights_dir: str | None = None) -> nn.Module:
-    """``"random"``, ``"vgg19"``, ``"zoo:<name or path>"`` or a ready :class:`FeatureNetwork`."""
+    """``"auto"``, ``"random"``, ``"vgg19"``, ``"zoo:<name or path>"`` or a ready :class:`FeatureNetwork`.
+
+    ``"auto"``: :class:`VGG19Features` when its weights are found (``weights`` or the weights
+    folders), else :class:`RandomFeatures`; the result's ``network`` attribute says which.
+    """
     if not isinstance(network, str):
         if not isinstance(network, nn.Module):
             raise ConfigError("a feature network must be an nn.Module implementing FeatureNetwork")
         return network
+    if network == "auto":
+        try:
+            net: nn.Module = VGG19Features(weights, weights_dir)
+        except MissingResourceError:
+            net = RandomFeatures()
+        return net
     if network == "random":
         return RandomFeatures()
     if network == "vgg19":
@@ -252,4 +271,4 @@ def build_feature_network(network: str | FeatureNetwork, weights: str | None = N
 
         loaded = zoo.load(network[4:])
         return ModelFeatures(loaded.model, loaded.descriptor.in_channels, loaded.descriptor.condition)
-    raise ConfigError(f"perceptual network {network!r} is unknown; valid: random, vgg19, zoo:<model name or path>")
+    raise ConfigError(f"perceptual network {network!r} is unknown; valid: auto, random, vgg19, zoo:<model name or path>")

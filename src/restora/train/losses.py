@@ -120,8 +120,9 @@ class FFTLoss(_PixelLoss):
 class PerceptualLoss(nn.Module):
     """Distance between feature maps of a fixed :class:`~restora.train.features.FeatureNetwork`.
 
-    ``network``: ``"random"`` (default; no weights needed), ``"vgg19"`` (torchvision weights
-    file required, see :mod:`restora.train.features`), ``"zoo:<model>"`` or a module.
+    ``network``: ``"auto"`` (default: VGG19 when its weights file is present, else random),
+    ``"random"`` (no weights needed), ``"vgg19"`` (torchvision weights file required, see
+    :mod:`restora.train.features`), ``"zoo:<model>"`` or a module.
     ``layers``: names, or a mapping name -> weight (default: the network's own).
     ``criterion``: ``"l1"`` or ``"l2"``. ``weights``: explicit weights file (vgg19).
     """
@@ -130,7 +131,7 @@ class PerceptualLoss(nn.Module):
 
     def __init__(
         self,
-        network: Any = "random",
+        network: Any = "auto",
         layers: Sequence[str] | Mapping[str, float] | None = None,
         criterion: str = "l1",
         weights: str | None = None,

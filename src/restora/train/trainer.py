@@ -241,6 +241,8 @@ class Trainer:
         self.terms = [t for t in terms if t.name != "gan"]
         for t in terms:
             t.module.to(self.device)
+        # the feature network a perceptual term uses (``auto`` resolves to vgg19 or random)
+        self.perceptual_network = next((str(getattr(t.module.net, "network", "custom")) for t in terms if t.name == "perceptual"), None)
         self.disc = None
         if self.gan_term is not None:
             dcfg = cfg.discriminator or DiscriminatorConfig()
@@ -535,6 +537,7 @@ class Trainer:
                 "batch_size": cfg.data.batch_size * self.dist.world,
                 "hardware": _hardware(self.device, self.dist.world),
                 "wall_time_s": round(self._elapsed(), 1),
+                **({"perceptual_network": self.perceptual_network} if self.perceptual_network else {}),
                 "validation": {"images": val.get("images", 0), "crop": cfg.val.crop, "seed": cfg.val.seed} if val else {},
             },
             scores=scores,
@@ -579,9 +582,11 @@ class Trainer:
             import yaml
 
             (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-            if self.fresh_tensors and self._resume_path is None:
-                from rich.console import Console
+            from rich.console import Console
 
+            if self.perceptual_network:
+                (self.console or Console(stderr=True)).print(f"perceptual loss on {self.perceptual_network} features", highlight=False)
+            if self.fresh_tensors and self._resume_path is None:
                 (self.console or Console(stderr=True)).print(
                     f"model.init {cfg.model.init}: partial, {len(self.fresh_tensors)} tensors start fresh ({', '.join(self.fresh_tensors)})", highlight=False)
         self.degrader = BatchDegrader(cfg.data.degradation, cfg.train.seed, self.dist.rank)
