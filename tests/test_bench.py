@@ -348,3 +348,25 @@ def test_blind_suffix_withholds_the_condition(gray_set: Path) -> None:
     assert seen and all(c == {} for c in seen)  # sigma withheld
     run_benchmark([m], task, [gray_set], limit=1, progress=False)
     assert seen[-1] == {"sigma": 25.0}
+
+
+def test_self_ensemble_averages_the_8_transforms_and_the_x8_suffix() -> None:
+    from restora.ensemble import dihedral, self_ensemble, undihedral
+
+    img = synthetic_image(9, 13, 3, seed=4)
+    for k in range(8):
+        np.testing.assert_array_equal(undihedral(dihedral(img, k), k), img)
+    assert len({dihedral(img, k).tobytes() for k in range(8)}) == 8
+    # an equivariant restorer is unchanged; a position-dependent one gets the orbit average
+    np.testing.assert_allclose(self_ensemble(lambda x, scale: np.repeat(np.repeat(x, scale, 0), scale, 1), img, scale=2),
+                               np.repeat(np.repeat(img, 2, 0), 2, 1), atol=1e-6)
+    ramp = lambda x: x + np.arange(x.shape[0], dtype=np.float32)[:, None, None]  # noqa: E731
+    out = self_ensemble(ramp, img)
+    expected = np.mean([undihedral(ramp(np.ascontiguousarray(dihedral(img, k))), k) for k in range(8)], axis=0)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    with pytest.raises(RestoraError, match="kernel"):
+        self_ensemble(ramp, img, kernel=np.ones((3, 3)))
+    m = resolve_method("bicubic+x8", get_task("sr-bicubic-x2"))
+    assert m.name == "bicubic+x8" and "self-ensemble" in m.description
+    lr = synthetic_image(10, 12, 3, seed=5)
+    assert m.restorer(lr, scale=2).shape == (20, 24, 3)

@@ -160,6 +160,9 @@ def test_cli_upscale_auto_takes_the_planners_choice(tmp_path, capsys):
     # a factor no pass gives exactly: passes, then a resize to the exact size
     assert main(["upscale", str(src), str(tmp_path / "x25.png"), "--scale", "2.5"]) == 0
     assert rio.read_image(tmp_path / "x25.png").shape == (40, 50, 3)
+    assert main(["upscale", str(src), str(tmp_path / "e8.png"), "--scale", "2", "--ensemble"]) == 0
+    assert "+x8 x2" in capsys.readouterr().out
+    assert rio.read_image(tmp_path / "e8.png").shape == (32, 40, 3)
     assert main(["upscale", str(src), str(tmp_path / "e.png"), "--method", "bicubic", "--ensemble"]) == 2
     assert main(["upscale", str(src), str(tmp_path / "e.png"), "--method", "no-such-model"]) == 2
     assert not (tmp_path / "e.png").exists()

@@ -170,13 +170,38 @@ def _blind(method: BenchMethod) -> BenchMethod:
     )
 
 
+#: Method-name suffix: average the method over the 8 flips/rotations (EDSR+ style).
+ENSEMBLE_SUFFIX = "+x8"
+
+
+def _ensembled(method: BenchMethod) -> BenchMethod:
+    """``method`` run through :func:`restora.ensemble.self_ensemble` (8 times the cost)."""
+    from restora.ensemble import self_ensemble
+
+    inner = method.restorer
+
+    def ensembled(image: np.ndarray, **condition: Any) -> np.ndarray:
+        return self_ensemble(inner, image, **condition)
+
+    return BenchMethod(
+        name=method.name + ENSEMBLE_SUFFIX,
+        restorer=ensembled,
+        kind=method.kind,
+        source=method.source,
+        params=method.params,
+        flops_per_pixel=None if method.flops_per_pixel is None else 8 * method.flops_per_pixel,
+        description=f"{method.description} (self-ensemble of the 8 flips/rotations)",
+    )
+
+
 def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = None) -> BenchMethod:
     """Turn ``spec`` into a :class:`BenchMethod` for ``task``.
 
     Strings are looked up in the restorer catalogue (the method must be of the task's
     kind; neural factories that take ``device`` get it); a ``+blind`` suffix (``"ffdnet-gray+blind"``)
     withholds the task's condition (sigma, quality, kernel; the scale is kept), so the method
-    must estimate it itself. ``"input"`` is the no-restoration
+    must estimate it itself; a ``+x8`` suffix averages the method over the 8 flips/rotations
+    of the input (self-ensemble; ``"edsr-x2+x8"``). ``"input"`` is the no-restoration
     baseline, ``"path/to/model.safetensors"`` loads a weights file with its card (run on
     ``device``), and ``"package.module:function"`` imports a callable. Unknown names raise
     :class:`InvalidParameterError` listing the valid ones.
@@ -186,6 +211,8 @@ def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = No
     if not isinstance(spec, str):
         return _from_callable(spec)
     name = spec.strip()
+    if name.endswith(ENSEMBLE_SUFFIX):
+        return _ensembled(resolve_method(name[: -len(ENSEMBLE_SUFFIX)], task, device=device))
     if name.endswith(BLIND_SUFFIX):
         return _blind(resolve_method(name[: -len(BLIND_SUFFIX)], task, device=device))
     if name == INPUT_METHOD and task.kind != "sr":

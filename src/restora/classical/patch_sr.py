@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
+from restora.ensemble import dihedral, self_ensemble
 from restora.errors import InvalidParameterError, MissingResourceError
 from restora.rng import RngLike, as_generator
 from restora.validation import as_image, check_choice, check_range
@@ -142,17 +143,6 @@ def _training_pairs(
     return feats, targets
 
 
-def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
-    """The k-th (0..7) of the 8 flips/rotations of an H x W (x C) array."""
-    out = np.rot90(img, k % 4, axes=(0, 1))
-    return np.ascontiguousarray(out[:, ::-1] if k >= 4 else out)
-
-
-def _undihedral(img: np.ndarray, k: int) -> np.ndarray:
-    out = img[:, ::-1] if k >= 4 else img
-    return np.ascontiguousarray(np.rot90(out, -(k % 4), axes=(0, 1)))
-
-
 def _load_training_image(item: Any) -> np.ndarray:
     if isinstance(item, (str, os.PathLike)):
         from PIL import Image
@@ -256,7 +246,7 @@ class PatchSR:
         seeds = gen.integers(0, 2**63 - 1, size=len(items))
 
         def pairs(i: int, count: int, salt: int) -> tuple[np.ndarray, np.ndarray]:
-            img = _dihedral(_load_training_image(items[i]), int(transforms[i]))
+            img = np.ascontiguousarray(dihedral(_load_training_image(items[i]), int(transforms[i])))
             g = np.random.default_rng([int(seeds[i]), salt])
             f, t = _training_pairs(img, scale, size, g, count)
             keep = np.linalg.norm(f, axis=1) > min_feature_norm
@@ -373,11 +363,7 @@ class PatchSR:
         else:
             y = img[:, :, 0]
         if ensemble:
-            acc = None
-            for k in range(8):
-                out = _undihedral(self.predict_y(_dihedral(y, k)), k)
-                acc = out if acc is None else acc + out
-            hy = acc / 8.0
+            hy = self_ensemble(self.predict_y, y)
         else:
             hy = self.predict_y(y)
         if img.shape[2] == 1:

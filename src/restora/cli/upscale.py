@@ -6,7 +6,8 @@ other factors chain passes and resize to the exact size), else classical patch-S
 that model. Classical methods: nearest, bilinear, bicubic (MATLAB-compatible), lanczos,
 patch-sr (example-based, integer scales 2, 3, 4). Alpha is upscaled with bicubic; the output
 keeps the input's bit depth where the format allows. OUT is never replaced without
-``--overwrite`` and may not be IN.
+``--overwrite`` and may not be IN. ``--ensemble`` averages the method over the 8
+flips/rotations of the input (EDSR+ style; 8x the time).
 """
 
 from __future__ import annotations
@@ -27,13 +28,25 @@ console = Console()
 CLASSICAL = ("nearest", "bilinear", "bicubic", "lanczos", "patch-sr")
 
 
-def _upscale_planned(color: np.ndarray, scale: float, method: str, device: str) -> tuple[np.ndarray, str]:
-    """``auto`` or a catalogue model through the restore pipeline's upscale step."""
+def _upscale_planned(color: np.ndarray, scale: float, method: str, device: str, ensemble: bool) -> tuple[np.ndarray, str]:
+    """``auto`` or a catalogue model through the restore pipeline's upscale step
+    (``ensemble``: averaged over the 8 flips/rotations of the input)."""
     from restora.pipeline import RestorePipeline
+    from restora.restorers import list_restorers
 
+    models = [i.name for i in list_restorers("sr") if i.kind == "neural"]
+    if method != "auto" and method not in models:
+        valid = ", ".join(["auto", *models, *CLASSICAL])
+        raise InvalidParameterError(f"--method {method!r} is not an upscaler; valid: {valid}")
     pipe = RestorePipeline(device=device)
-    result = pipe.restore(color, scale=scale, steps=["upscale" if method == "auto" else f"upscale:{method}"])
+    steps = ["upscale" if method == "auto" else f"upscale:{method}"]
+    result = pipe.restore(color, scale=scale, steps=steps)
     (step,) = result.plan.steps
+    if ensemble:  # the same plan for every orientation (only the upscale step, no analysis)
+        from restora.ensemble import self_ensemble
+
+        out = self_ensemble(lambda im: pipe.restore(im, scale=scale, steps=[f"upscale:{step.method}"]).image, color)
+        return out, step.method + "+x8"
     passes = step.params.get("passes") or []
     label = step.method + (f" ({' x '.join(f'x{p}' for p in passes)})" if len(passes) > 1 else "")
     return result.image, label
@@ -45,7 +58,7 @@ def upscale_command(
     scale: float = typer.Option(4.0, "--scale", "-s", help="Upscaling factor (shipped models: 2, 3, 4)."),
     method: str = typer.Option(
         "auto", "--method", "-m", help="auto (shipped model for the scale) | a zoo model | nearest | bilinear | bicubic | lanczos | patch-sr"),
-    ensemble: bool = typer.Option(False, "--ensemble", help="patch-sr: average the 8 flips/rotations (8x slower)."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Average over the 8 flips/rotations of IN (8x slower, sharper)."),
     device: str = typer.Option("auto", "--device", help="Models: auto, cpu, cuda, cuda:N."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
@@ -55,8 +68,8 @@ def upscale_command(
     from restora.degrade.resize import imresize
 
     check_file_pair(src, dst, overwrite)
-    if ensemble and method != "patch-sr":
-        raise InvalidParameterError("--ensemble applies to --method patch-sr only")
+    if ensemble and method in CLASSICAL and method != "patch-sr":
+        raise InvalidParameterError(f"--ensemble does nothing for {method} interpolation; use it with a model or patch-sr")
     img, info = rio.read_image_info(src)
     color, alpha = rio.split_alpha(img)
     t0 = time.perf_counter()
@@ -64,7 +77,7 @@ def upscale_command(
         out = upscale(color, scale, method.replace("-", "_") if method == "patch-sr" else method, ensemble=ensemble)
         label = method
     else:
-        out, label = _upscale_planned(color, scale, method, device)
+        out, label = _upscale_planned(color, scale, method, device, ensemble)
     if alpha is not None:
         alpha = imresize(alpha, output_shape=out.shape[:2])
     seconds = time.perf_counter() - t0

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from restora.ensemble import dihedral
 from restora.errors import ConfigError, MissingResourceError
 from restora.train.config import Config, DataConfig, DegradationConfig
 
@@ -79,14 +80,6 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
     if channels == 1:
         return (img @ _GRAY)[:, :, None].astype(np.float32)
     return np.repeat(img, 3, axis=2)
-
-
-def dihedral(img: np.ndarray, k: int) -> np.ndarray:
-    """One of the 8 flips/rotations of an ``H x W x C`` array (k in 0..7; 0 = identity)."""
-    out = np.rot90(img, k % 4, axes=(0, 1))
-    if k >= 4:
-        out = out[:, ::-1]
-    return out
 
 
 class ImageSet:
