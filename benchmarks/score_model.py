@@ -38,11 +38,6 @@ from restora.zoo import load_file
 ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights"
 
 
-def _blind_sr(card) -> bool:
-    recipe = (card.training or {}).get("recipe") or {}
-    return ((recipe.get("data") or {}).get("degradation") or {}).get("type") in ("realesrgan", "bsrgan")
-
-
 def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
     """``(task, datasets, method suffixes)`` for the card's task (``""``: condition given)."""
     if card.task == "denoise":
@@ -53,7 +48,7 @@ def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
         return plan
     if card.task == "jpeg":
         return [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
-    if card.task == "sr" and _blind_sr(card):
+    if card.task == "sr" and card.real_world:
         return [("sr-realesrgan-x4", ["Set14"], ("",))]
     if card.task == "sr":
         return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], ("",))]

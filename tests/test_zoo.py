@@ -113,3 +113,27 @@ def test_gray_noise_map_model_on_rgb_runs_on_opponent_channels(tmp_path, monkeyp
     out = restorer(rgb, sigma=30.0)
     np.testing.assert_allclose(out, rgb, atol=1e-5)  # identity model: exact round trip
     np.testing.assert_allclose(seen, 30.0 * np.sqrt(np.diag(gram)), rtol=1e-6)
+
+
+def test_card_says_its_training_degradation():
+    card = zoo.ModelCard(name="m", arch="edsr", args={}, task="sr", scale=4,
+                         training={"recipe": {"data": {"degradation": {"type": "realesrgan", "scale": 4}}}})
+    assert card.degradation == "realesrgan" and card.real_world
+    plain = zoo.ModelCard(name="p", arch="edsr", args={}, task="sr", training={"recipe": {"data": {"degradation": {"type": "bicubic"}}}})
+    assert plain.degradation == "bicubic" and not plain.real_world
+    assert zoo.ModelCard(name="q", arch="dncnn", args={}, task="denoise").degradation is None
+
+
+def test_shipped_upscalers_are_planned_by_scale_and_clean_input_first():
+    from restora.pipeline.methods import neural_choice
+
+    cards = {c.name: c for c in zoo.list_models() if c.task == "sr"}
+    if not cards:
+        pytest.skip("no shipped super-resolution model")
+    for factor in (2, 3, 4):
+        choice = neural_choice("upscale", channels=3, factor=factor)
+        card = cards[choice.method]
+        fitting = [c for c in cards.values() if c.scale >= factor]
+        assert card.scale == min(c.scale for c in fitting)
+        if any(not c.real_world and c.scale == card.scale for c in fitting):
+            assert not card.real_world

@@ -132,9 +132,11 @@ def neural_choice(
                 continue
             f = 1.0 if factor is None else factor
             fits = s >= f - 1e-9
-            # prefer: covers the factor, then the smallest such scale (least final shrink), then channels
-            key = (fits, -s if fits else s, ch)
-            ranked.append((key, c, f"x{s} model"))
+            # prefer: covers the factor, then the smallest such scale (least final shrink), then a
+            # model for clean (bicubic) input over a real-world one (which smooths what it takes
+            # for noise; ask for it by name), then channels
+            key = (fits, -s if fits else s, not c.real_world, ch)
+            ranked.append((key, c, f"x{s} {'real-world ' if c.real_world else ''}model"))
         else:
             ranked.append(((ch,), c, c.description or c.arch))
     if not ranked:

@@ -34,6 +34,19 @@ class ModelCard:
     license: str = "Apache-2.0"
     format_version: int = 1
 
+    @property
+    def degradation(self) -> str | None:
+        """The training degradation type from the recorded recipe (``"bicubic"``,
+        ``"realesrgan"``, ``"gaussian"``...), or None when the card does not say."""
+        recipe = (self.training or {}).get("recipe") or {}
+        deg = (recipe.get("data") or {}).get("degradation") or {}
+        return deg.get("type") if isinstance(deg, dict) else None
+
+    @property
+    def real_world(self) -> bool:
+        """Trained on a synthetic real-world pipeline (Real-ESRGAN / BSRGAN): a blind restorer."""
+        return self.degradation in ("realesrgan", "bsrgan")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
