@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -152,6 +153,17 @@ def _from_weights(path: str, task: BenchTask, device: str | None) -> BenchMethod
 BLIND_SUFFIX = "+blind"
 
 
+def _variant(method: BenchMethod, restorer: Callable[..., Any], suffix: str, note: str, cost: int = 1) -> BenchMethod:
+    """``method`` under another name whose restorer wraps the original one."""
+    return dataclasses.replace(
+        method,
+        name=method.name + suffix,
+        restorer=restorer,
+        flops_per_pixel=None if method.flops_per_pixel is None else cost * method.flops_per_pixel,
+        description=f"{method.description} ({note})",
+    )
+
+
 def _blind(method: BenchMethod) -> BenchMethod:
     """``method`` called with only the output scale of the condition (it must estimate the rest)."""
     inner = method.restorer
@@ -159,15 +171,7 @@ def _blind(method: BenchMethod) -> BenchMethod:
     def blind(image: np.ndarray, **condition: Any) -> np.ndarray:
         return inner(image, **{k: v for k, v in condition.items() if k == "scale"})
 
-    return BenchMethod(
-        name=method.name + BLIND_SUFFIX,
-        restorer=blind,
-        kind=method.kind,
-        source=method.source,
-        params=method.params,
-        flops_per_pixel=method.flops_per_pixel,
-        description=f"{method.description} (blind: degradation parameters withheld)",
-    )
+    return _variant(method, blind, BLIND_SUFFIX, "blind: degradation parameters withheld")
 
 
 #: Method-name suffix: average the method over the 8 flips/rotations (EDSR+ style).
@@ -183,15 +187,7 @@ def _ensembled(method: BenchMethod) -> BenchMethod:
     def ensembled(image: np.ndarray, **condition: Any) -> np.ndarray:
         return self_ensemble(inner, image, **condition)
 
-    return BenchMethod(
-        name=method.name + ENSEMBLE_SUFFIX,
-        restorer=ensembled,
-        kind=method.kind,
-        source=method.source,
-        params=method.params,
-        flops_per_pixel=None if method.flops_per_pixel is None else 8 * method.flops_per_pixel,
-        description=f"{method.description} (self-ensemble of the 8 flips/rotations)",
-    )
+    return _variant(method, ensembled, ENSEMBLE_SUFFIX, "self-ensemble of the 8 flips/rotations", cost=8)
 
 
 def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = None) -> BenchMethod:
