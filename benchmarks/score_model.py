@@ -15,7 +15,7 @@ The scores go into the card (``scores``: ``"task/dataset" -> {psnr, ssim}``, plu
 throughput in MP/s measured by :func:`restora.engine.throughput.measure_throughput`), a
 markdown table with the published rows is printed, and ``--ship`` copies weights + card into
 ``src/restora/zoo/weights`` (the card is written atomically; the weights' checksum is
-checked first).
+checked first); ``--throughput-only --ship`` re-measures the MP/s and ships the scored card.
 
     python benchmarks/score_model.py runs/ffdnet-gray/ffdnet-gray.safetensors [--limit N] [--ship] [--tasks T1,T2]
 """
@@ -79,6 +79,14 @@ def copy_atomically(src: Path, dst: Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
+def ship(weights: Path, card_path: Path) -> None:
+    """Copy weights + card into the package zoo and load them back (checksum + card verified)."""
+    copy_atomically(weights, ZOO / weights.name)
+    copy_atomically(card_path, ZOO / card_path.name)
+    card = load_file(ZOO / weights.name).card
+    print(f"shipped {card.name} -> {ZOO}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", type=Path)
@@ -96,6 +104,8 @@ def main() -> None:
         mps = record_throughput(card, args.weights)
         atomic_write(card_path, lambda tmp: Path(tmp).write_text(card.to_json()))
         print(f"{card.name}: CPU fp32 eager {mps:.3f} MP/s ({torch.get_num_threads()} threads)")
+        if args.ship:
+            ship(args.weights, card_path)
         return
     extra = [m for m in args.methods.split(",") if m]
     scores: dict[str, dict[str, float]] = dict(card.scores) if args.tasks else {}
@@ -111,7 +121,7 @@ def main() -> None:
         for row in result.rows:
             if row.published or row.error or not row.method.startswith(card.name):
                 continue
-            suffix = BLIND_SUFFIX if row.method.endswith(BLIND_SUFFIX) else ""
+            suffix = row.method[len(card.name):]  # "", "+blind" or "+x8" (self-ensemble)
             scores[f"{task}{suffix}/{row.dataset}"] = {k: round(float(v), 4) for k, v in row.scores.items() if v is not None}
     card.scores = scores
     mps = record_throughput(card, args.weights)
@@ -124,10 +134,7 @@ def main() -> None:
     print(f"CPU fp32 eager: {mps:.3f} MP/s ({torch.get_num_threads()} threads); report: {report}")
     atomic_write(card_path, lambda tmp: Path(tmp).write_text(card.to_json()))
     if args.ship:
-        copy_atomically(args.weights, ZOO / args.weights.name)
-        copy_atomically(card_path, ZOO / card_path.name)
-        load_file(ZOO / args.weights.name)  # checksum + card verified
-        print(f"shipped {card.name} -> {ZOO}")
+        ship(args.weights, card_path)
     print(json.dumps(card.scores, indent=1))
 
 

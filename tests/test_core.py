@@ -30,3 +30,21 @@ def test_as_image_shapes_and_dtypes():
     assert as_image(u8).dtype == np.float32 and as_image(u8).max() == 1.0
     with pytest.raises(InvalidParameterError, match="image must be"):
         as_image(np.zeros((4, 5, 2)))
+
+
+def test_atomic_write_gives_normal_permissions_and_keeps_a_replaced_files(tmp_path):
+    import os
+    import stat
+
+    from restora.atomic import _UMASK, atomic_write
+
+    new = atomic_write(tmp_path / "a.txt", lambda tmp: open(tmp, "w").write("x"))
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o666 & ~_UMASK  # not mkstemp's 0o600
+    os.chmod(new, 0o640)
+    atomic_write(new, lambda tmp: open(tmp, "w").write("y"))
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o640 and new.read_text() == "y"
+    try:
+        atomic_write(new, lambda tmp: 1 / 0)
+    except ZeroDivisionError:
+        pass
+    assert new.read_text() == "y" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

@@ -134,6 +134,9 @@ def test_shipped_upscalers_are_planned_by_scale_and_clean_input_first():
         choice = neural_choice("upscale", channels=3, factor=factor)
         card = cards[choice.method]
         fitting = [c for c in cards.values() if c.scale >= factor]
+        if not fitting:  # the largest model, in passes
+            assert card.scale == max(c.scale for c in cards.values())
+            continue
         assert card.scale == min(c.scale for c in fitting)
         if any(not c.real_world and c.scale == card.scale for c in fitting):
             assert not card.real_world
