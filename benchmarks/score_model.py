@@ -8,8 +8,8 @@ The model is a weights file exported by ``restora train`` (``NAME.safetensors`` 
   models are also scored on the colour tasks (they run on opponent-colour channels);
 - ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel);
 - ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale); models
-  trained on the Real-ESRGAN / BSRGAN pipelines (blind): ``sr-realesrgan-x4`` on Set14 with
-  NIQE beside PSNR/SSIM (compare with ``--methods bicubic,edsr-x4``).
+  trained on the Real-ESRGAN / BSRGAN pipelines (blind): ``sr-realesrgan-x{scale}`` on Set14
+  with NIQE beside PSNR/SSIM (compare with ``--methods bicubic,edsr-x4``).
 
 The scores go into the card (``scores``: ``"task/dataset" -> {psnr, ssim}``, plus the CPU
 throughput in MP/s measured by :func:`restora.engine.throughput.measure_throughput`), a
@@ -49,7 +49,7 @@ def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
     if card.task == "jpeg":
         return [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
     if card.task == "sr" and card.real_world:
-        return [("sr-realesrgan-x4", ["Set14"], ("",))]
+        return [(f"sr-realesrgan-x{card.scale}", ["Set14"], ("",))]
     if card.task == "sr":
         return [(f"sr-bicubic-x{card.scale}", ["Set5", "Set14"], ("",))]
     raise SystemExit(f"no standard benchmark for task {card.task!r}")
@@ -115,7 +115,7 @@ def main() -> None:
         if only and task not in only:
             continue
         methods = [str(args.weights) + v for v in variants] + extra
-        metrics = ("psnr", "ssim", "niqe") if task == "sr-realesrgan-x4" else ("psnr", "ssim")
+        metrics = ("psnr", "ssim", "niqe") if task.startswith("sr-realesrgan") else ("psnr", "ssim")
         result = run_benchmark(methods, task, sets, limit=args.limit, progress=True, metrics=metrics)
         tables.append(f"### {task}\n\n{markdown_table(result)}\n")
         for row in result.rows:

@@ -12,9 +12,9 @@ with (see ``docs/bench.md``). In short:
   MATLAB-bicubic downsampling of it rounded to 8 bits; the output is rounded to 8 bits and
   scored on the BT.601 Y channel with ``scale`` pixels cropped from each border (gray images
   are scored as they are).
-* ``sr-realesrgan-x4``: blind x4 SR; the LR input is Real-ESRGAN's second-order degradation
+* ``sr-realesrgan-x{2,4}``: blind SR; the LR input is Real-ESRGAN's second-order degradation
   (:func:`restora.degrade.realesrgan_degradation`, 8-bit) of the HR image cropped to a
-  multiple of 4, seeded per image; scored like ``sr-bicubic-x4`` and, since the LR loses
+  multiple of the scale, seeded per image; scored like ``sr-bicubic-x*`` and, since the LR loses
   what no method can recover, best read with the no-reference NIQE (``--metrics niqe``).
 * ``jpeg-q{10,20,30,40}``: colour images become their 8-bit Y channel (MATLAB ``rgb2ycbcr``),
   gray ones stay; the input is that gray image encoded as a gray JPEG of the given quality
@@ -290,21 +290,22 @@ def _build_tasks() -> dict[str, BenchTask]:
                 parameters={"scale": scale},
             )
         )
-    tasks.append(
-        BenchTask(
-            name="sr-realesrgan-x4",
-            kind="sr",
-            description="blind x4 SR: LR from Real-ESRGAN's second-order pipeline (blur, resize, noise, JPEG; seeded); "
-            "Y-PSNR/SSIM crop 4, add --metrics niqe,lpips for the perceptual view",
-            datasets=SR_SETS,
-            default_datasets=("Set14",),
-            channels="any",
-            prepare=lambda img: modcrop(img, 4),
-            degrade=_sr_realesrgan(4),
-            scoring=Scoring(crop=4, y_channel=True, round_to_uint8=True),
-            parameters={"scale": 4},
+    for scale in (2, 4):
+        tasks.append(
+            BenchTask(
+                name=f"sr-realesrgan-x{scale}",
+                kind="sr",
+                description=f"blind x{scale} SR: LR from Real-ESRGAN's second-order pipeline (blur, resize, noise, JPEG; "
+                f"seeded); Y-PSNR/SSIM crop {scale}, add --metrics niqe,lpips for the perceptual view",
+                datasets=SR_SETS,
+                default_datasets=("Set14",),
+                channels="any",
+                prepare=lambda img, s=scale: modcrop(img, s),
+                degrade=_sr_realesrgan(scale),
+                scoring=Scoring(crop=scale, y_channel=True, round_to_uint8=True),
+                parameters={"scale": scale},
+            )
         )
-    )
     for quality in (10, 20, 30, 40):
         tasks.append(
             BenchTask(
