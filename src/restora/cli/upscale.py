@@ -39,17 +39,16 @@ def _upscale_planned(color: np.ndarray, scale: float, method: str, device: str, 
         valid = ", ".join(["auto", *models, *CLASSICAL])
         raise InvalidParameterError(f"--method {method!r} is not an upscaler; valid: {valid}")
     pipe = RestorePipeline(device=device)
-    steps = ["upscale" if method == "auto" else f"upscale:{method}"]
-    result = pipe.restore(color, scale=scale, steps=steps)
-    (step,) = result.plan.steps
-    if ensemble:  # the same plan for every orientation (only the upscale step, no analysis)
+    plan = pipe.plan(color, scale=scale, steps=["upscale" if method == "auto" else f"upscale:{method}"])
+    (step,) = plan.steps
+    if ensemble:  # the chosen method for every orientation (only the upscale step, no analysis)
         from restora.ensemble import self_ensemble
 
         out = self_ensemble(lambda im: pipe.restore(im, scale=scale, steps=[f"upscale:{step.method}"]).image, color)
         return out, step.method + "+x8"
     passes = step.params.get("passes") or []
     label = step.method + (f" ({' x '.join(f'x{p}' for p in passes)})" if len(passes) > 1 else "")
-    return result.image, label
+    return pipe.run(color, plan).image, label
 
 
 def upscale_command(
