@@ -584,11 +584,12 @@ class Trainer:
             (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
             from rich.console import Console
 
+            say = (self.console or Console(stderr=True)).print
             if self.perceptual_network:
-                (self.console or Console(stderr=True)).print(f"perceptual loss on {self.perceptual_network} features", highlight=False)
+                say(f"perceptual loss on {self.perceptual_network} features", highlight=False)
             if self.fresh_tensors and self._resume_path is None:
-                (self.console or Console(stderr=True)).print(
-                    f"model.init {cfg.model.init}: partial, {len(self.fresh_tensors)} tensors start fresh ({', '.join(self.fresh_tensors)})", highlight=False)
+                fresh = ", ".join(self.fresh_tensors)
+                say(f"model.init {cfg.model.init}: partial, {len(self.fresh_tensors)} tensors start fresh ({fresh})", highlight=False)
         self.degrader = BatchDegrader(cfg.data.degradation, cfg.train.seed, self.dist.rank)
         loader, dataset = build_train_loader(cfg, scale=self.scale, start_step=start, rank=self.dist.rank, world=self.dist.world,
                                              pin_memory=self.device.type == "cuda")
