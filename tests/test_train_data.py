@@ -119,3 +119,58 @@ def test_checkpoint_pack_round_trip():
     assert torch.equal(back["opt"]["state"][0]["m"], torch.ones(2)) and back["opt"]["param_groups"][0]["betas"] == (0.9, 0.99)
     assert back["py"] == state["py"] and back["np"][0] == "MT19937" and np.array_equal(back["np"][1], state["np"][1])
     assert back["__odd"] == 1
+
+
+def test_opponent_split_gives_one_opponent_channel_with_its_noise_gain():
+    from restora.opponent import OPPONENT_GAINS, to_opponent
+    from restora.train.config import DegradationConfig
+    from restora.train.data import degrade_pair
+
+    rgb = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    deg = DegradationConfig(type="gaussian", sigma=20.0)
+    seen = set()
+    for seed in range(12):
+        lq, hq, sigma = degrade_pair(rgb, deg, np.random.default_rng(seed), color_split="opponent")
+        channel = [c for c in range(3) if np.allclose(hq, to_opponent(rgb, c))]
+        assert len(channel) == 1 and hq.shape == (16, 16, 1) and lq.shape == (16, 16, 1)
+        c = channel[0]
+        seen.add(c)
+        assert sigma == pytest.approx(20.0 * OPPONENT_GAINS[c])
+        # the opponent channel of the noisy RGB: its noise has the scaled level
+        assert 0.6 < float((lq - hq).std()) * 255 / sigma < 1.4
+        again = degrade_pair(rgb, deg, np.random.default_rng(seed), color_split="opponent")
+        assert np.array_equal(again[0], lq)  # seeded
+    assert seen == {0, 1, 2}
+    # batch-noise mode: only the split target comes back, the batch degrader adds the noise
+    lq, hq, sigma = degrade_pair(rgb, deg, np.random.default_rng(0), sample=False, color_split="opponent")
+    assert lq is None and hq.shape == (16, 16, 1) and sigma == 0.0
+
+
+def test_camera_pair_differs_by_the_sensor_noise_alone():
+    from restora.degrade import isp
+    from restora.train.data import camera_pair
+
+    rgb = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32) * 0.8 + 0.1
+    clean_only, clean = camera_pair(rgb, np.random.default_rng(3), shot=0.0, read=0.0)
+    np.testing.assert_array_equal(clean_only, clean)  # no noise: the two sides are the same image
+    raw, meta = isp.unprocess(rgb, np.random.default_rng(3))
+    np.testing.assert_allclose(clean, isp.process(raw, meta), atol=1e-6)  # the target is the noise-free ISP output
+    noisy, clean = camera_pair(rgb, np.random.default_rng(3), shot=1e-2, read=1e-2)
+    low, _ = camera_pair(rgb, np.random.default_rng(3), shot=1e-4, read=1e-3)
+    assert float(np.abs(noisy - clean).mean()) > 3 * float(np.abs(low - clean).mean()) > 0
+
+
+def test_color_split_and_camera_configs_are_checked(images):
+    from restora.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="color_split"):
+        load_config(data={"data": {"train": str(images), "channels": 3, "color_split": "opponent"}})
+    with pytest.raises(ConfigError, match="camera noise runs per sample"):
+        load_config(data={"data": {"train": str(images), "degradation": {"type": "camera", "where": "batch"}}})
+    cfg = load_config(data={"data": {"train": str(images), "channels": 1, "color_split": "opponent", "patch_size": 16, "batch_size": 2,
+                                     "workers": 0, "degradation": {"type": "camera"}}})
+    loader, dataset = build_train_loader(cfg, scale=1, start_step=0)
+    assert dataset.hq[0].shape[2] == 3  # colour images read, split per sample
+    batch = next(iter(loader))
+    assert batch["hq"].shape == (2, 1, 16, 16) and batch["lq"].shape == (2, 1, 16, 16)
+    assert torch.equal(batch["sigma"], torch.zeros(2))  # camera-noise models are blind

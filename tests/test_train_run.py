@@ -207,3 +207,27 @@ def test_sr_run_exports_and_a_partial_init_carries_its_body_to_another_scale(tmp
         _load_weights(create_model("edsr", in_channels=1, features=8, blocks=1, scale=3), str(x2.export_path), "model.init")
     with pytest.raises(ConfigError, match="no tensor"):
         _load_weights(create_model("dncnn", in_channels=1, depth=3, features=4), str(x2.export_path), "model.init", partial=True)
+
+
+def test_opponent_split_run_from_a_widened_init_and_its_card(tmp_path):
+    from restora import zoo
+    from restora.errors import ConfigError
+
+    gray = tiny_recipe(tmp_path, model={"arch": "ffdnet", "args": {"in_channels": 1, "depth": 3, "features": 8, "residual": True}},
+                       train={"steps": 2, "checkpoint_every": 0}, val={"every": 0})
+    gray_run = train(load_config(data={**gray, "output": str(tmp_path / "gray")}))
+    split = {**gray, "data": {**gray["data"], "color_split": "opponent", "degradation": {"type": "gaussian", "sigma": [0, 53]}},
+             "model": {**gray["model"], "init": str(gray_run.export_path)}, "val": {**gray["val"], "every": 2}}
+    run = train(load_config(data={**split, "output": str(tmp_path / "split")}))
+    card = zoo.load(run.export_path).card
+    assert card.color_split == "opponent" and card.channels == 1
+    assert card.noise_range == pytest.approx([0, 75], abs=0.1)  # RGB levels: every channel in range
+    # a 3-channel FFDNet widened from the gray export trains; a DnCNN cannot be widened
+    wide = {**gray, "model": {"arch": "ffdnet", "args": {"in_channels": 3, "depth": 3, "features": 8, "residual": True},
+                              "init": str(gray_run.export_path), "init_color_from_gray": True},
+            "data": {**gray["data"], "channels": 3}}
+    train(load_config(data={**wide, "output": str(tmp_path / "wide")}))
+    bad = {**wide, "model": {"arch": "dncnn", "args": {"in_channels": 3, "depth": 3, "features": 8},
+                             "init": str(gray_run.export_path), "init_color_from_gray": True}}
+    with pytest.raises(ConfigError, match="init_color_from_gray"):
+        train(load_config(data={**bad, "output": str(tmp_path / "bad")}))

@@ -140,3 +140,44 @@ def test_shipped_upscalers_are_planned_by_scale_and_clean_input_first():
         assert card.scale == min(c.scale for c in fitting)
         if any(not c.real_world and c.scale == card.scale for c in fitting):
             assert not card.real_world
+
+
+def test_gray_ffdnet_widens_to_a_colour_one_that_starts_as_the_gray():
+    from restora.nn.ffdnet import color_from_gray
+
+    torch.manual_seed(0)
+    gray = create_model("ffdnet", in_channels=1, depth=4, features=8).eval()
+    for p in gray.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    color = create_model("ffdnet", in_channels=3, depth=4, features=8).eval()
+    color.load_state_dict(color_from_gray(gray.state_dict()))
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        a = gray(x, torch.full_like(x, 25 / 255))
+        b = color(x.repeat(1, 3, 1, 1), torch.full_like(x, 25 / 255 * 3**0.5))  # the mean of 3 noisy planes: sigma/sqrt(3)
+    torch.testing.assert_close(b, a.repeat(1, 3, 1, 1), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not a gray FFDNet"):
+        color_from_gray(color.state_dict())
+
+
+def test_opponent_trained_gray_model_is_the_colour_choice_and_camera_models_are_blind(tmp_path, monkeypatch):
+    from restora.pipeline import methods
+
+    def card(name, split="none", deg="gaussian", rng=(0.0, 75.0)):
+        return zoo.ModelCard(name=name, arch="ffdnet", args={}, task="denoise", channels=1, noise_range=list(rng) if rng else None,
+                             training={"recipe": {"data": {"color_split": split, "degradation": {"type": deg}}}})
+
+    cards = [card("a-gray"), card("b-color", split="opponent"), card("c-camera", split="opponent", deg="camera", rng=None)]
+    assert cards[1].color_split == "opponent" and cards[0].color_split == "none" and cards[2].real_world
+    monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
+    assert methods.neural_choice("denoise", channels=3, sigma=25).method == "b-color"
+    assert methods.neural_choice("denoise", channels=1, sigma=25).method == "a-gray"
+    assert methods.neural_choice("denoise", channels=3, sigma=90).method == "c-camera"  # only the blind one is left
+    model = create_model("ffdnet", in_channels=1, depth=3, features=8, residual=True)
+    path = zoo.save_model(model, tmp_path / "cam.safetensors", card("cam", split="opponent", deg="camera", rng=None))
+    restorer = NeuralRestorer(zoo.load(path), tile=None)
+    seen = []
+    engine = restorer.engine
+    monkeypatch.setattr(restorer, "engine", lambda x, **kw: (seen.append(kw["sigma"]), engine(x, **kw))[1])
+    restorer(np.random.default_rng(0).random((16, 16, 3), dtype=np.float32), sigma=30.0)
+    assert seen == [0.0, 0.0, 0.0]  # zero noise map per opponent channel, whatever sigma is given

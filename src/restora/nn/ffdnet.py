@@ -47,6 +47,30 @@ class FFDNet(nn.Module):
         return out[..., :h, :w]
 
 
+def color_from_gray(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A colour FFDNet's weights made from a trained gray one, to start a colour run from.
+
+    The first layer sees the mean of R, G and B (whose noise level is sigma/sqrt(3), so the
+    noise-map weights are scaled to match) and the last layer writes the same residual into
+    every channel: the colour model starts as the gray model denoising the mean image, and
+    training has only to add the chroma. Every other tensor is copied."""
+    first = [k for k, v in state.items() if k.endswith("weight") and v.ndim == 4]
+    if not first:
+        raise ValueError("not an FFDNet state dict: no convolution weights")
+    head, tail = first[0], first[-1]
+    w = state[head]
+    if w.shape[1] != 5 or state[tail].shape[0] != 4:
+        raise ValueError(f"not a gray FFDNet: first conv takes {w.shape[1]} planes, last writes {state[tail].shape[0]}")
+    out = dict(state)
+    image, level = w[:, :4], w[:, 4:]
+    out[head] = torch.cat([image / 3.0] * 3 + [level / 3.0**0.5], dim=1).contiguous()
+    out[tail] = state[tail].repeat(3, 1, 1, 1).contiguous()
+    bias = tail[: -len("weight")] + "bias"
+    if bias in state:
+        out[bias] = state[bias].repeat(3).contiguous()
+    return out
+
+
 SPEC = ArchSpec(
     name="ffdnet",
     task="denoise",
@@ -54,4 +78,5 @@ SPEC = ArchSpec(
     description="FFDNet: pixel-unshuffled input + noise-level map, non-blind over a range of sigma",
     defaults={"in_channels": 1},
     condition="noise_map",
+    color_from_gray=color_from_gray,
 )

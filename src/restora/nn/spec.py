@@ -38,6 +38,8 @@ class ArchSpec:
     )
     # extra input planes the forward expects besides the image (e.g. a noise-level map)
     condition: str | None = None  # None | "noise_map"
+    # maps a trained 1-channel state dict to the 3-channel layout (starts a colour run)
+    color_from_gray: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def resolve(self, **kwargs: Any) -> dict[str, Any]:
         """Defaults updated with ``kwargs`` (unknown keys are left for the builder to reject)."""

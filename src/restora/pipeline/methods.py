@@ -86,7 +86,10 @@ def _neural_cards(task: str) -> list[Any]:
 
 
 def _channels_ok(card: Any, channels: int) -> int:
-    """2: exact match; 1: usable (gray model per channel / colour model on gray)."""
+    """2: made for it; 1: usable (gray model per channel / colour model on gray). A gray
+    model trained on opponent-colour channels is made for colour images."""
+    if getattr(card, "color_split", "none") == "opponent":
+        return 2 if channels == 3 else 1
     return 2 if int(card.channels) == channels else 1
 
 
@@ -119,7 +122,8 @@ def neural_choice(
             if ok is False:
                 continue
             cover = f"trained on sigma {c.noise_range[0]:g}-{c.noise_range[1]:g}" if c.noise_range else "blind"
-            ranked.append(((ok is True, ch), c, cover))
+            # Gaussian noise is what is measured: a real-camera model is asked for by name
+            ranked.append(((ok is True, not c.real_world, ch), c, cover))
         elif step == "jpeg":
             ok = _in_range(quality, c.quality_range)
             if ok is False:

@@ -55,6 +55,7 @@ class ModelConfig:
     args: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  # weights to start from: zoo model name or .safetensors path
     init_partial: bool = False  # load only the tensors whose name and shape match (another scale)
+    init_color_from_gray: bool = False  # ``init`` is a gray model: widen it to 3 channels first
     multi_output: bool = True  # supervise every output of forward_stages / forward_scales
     output_weights: list[float] | None = None  # loss weight per output (default: 1 each)
 
@@ -63,13 +64,13 @@ class ModelConfig:
 class DegradationConfig:
     """How low-quality inputs are made from the high-quality crops, on the fly."""
 
-    type: Literal["gaussian", "jpeg", "bicubic", "realesrgan", "bsrgan", "none"] = "gaussian"
+    type: Literal["gaussian", "camera", "jpeg", "bicubic", "realesrgan", "bsrgan", "none"] = "gaussian"
     sigma: float | list[float] = 25.0  # gaussian: fixed, or [lo, hi] drawn uniformly (blind)
     quality: int | list[int] = field(default_factory=lambda: [10, 90])  # jpeg: fixed or [lo, hi]
     scale: int = 1  # bicubic / realesrgan / bsrgan downscaling factor
     clip: bool = False  # clip the degraded input to [0, 1] (noise is unclipped by convention)
     where: Literal["auto", "batch", "sample"] = "auto"  # batch: torch on the device; sample: numpy in workers
-    options: dict[str, Any] = field(default_factory=dict)  # realesrgan/bsrgan option overrides
+    options: dict[str, Any] = field(default_factory=dict)  # realesrgan/bsrgan/camera option overrides
 
 
 @dataclass
@@ -79,6 +80,9 @@ class DataConfig:
     train: str | list[str] = "Train400"
     lq: str | list[str] | None = None  # paired data: LQ folders matched to ``train`` by file stem
     channels: Literal[1, 3] | None = None  # None: the model's input channels; RGB<->gray converted
+    # opponent: a 1-channel model learns from colour images, one opponent-colour channel per
+    # sample (luma or a chroma difference, restora.opponent), the way it runs on colour images
+    color_split: Literal["none", "opponent"] = "none"
     patch_size: int = 64  # side of the high-quality (target) crop
     batch_size: int = 16  # per process (the effective batch under DDP is batch_size x world size)
     augment: bool = True  # the 8 flips/rotations
@@ -377,6 +381,12 @@ def _check_semantics(cfg: Config) -> None:
     _positive("data.degradation.scale", deg.scale)
     if deg.type in ("realesrgan", "bsrgan") and deg.scale not in (2, 3, 4) and not (deg.type == "realesrgan" and deg.scale == 1):
         raise ConfigError(f"config key 'data.degradation.scale': {deg.type} supports scales 2, 3, 4; got {deg.scale}")
+    if d.color_split != "none" and d.channels not in (None, 1):
+        raise ConfigError(f"config key 'data.color_split': {d.color_split} feeds 1-channel models, but data.channels is {d.channels}")
+    if d.color_split != "none" and d.lq is not None:
+        raise ConfigError("config key 'data.color_split' needs a synthetic degradation, not paired data (data.lq)")
+    if deg.type == "camera" and deg.where == "batch":
+        raise ConfigError("config key 'data.degradation.where': camera noise runs per sample (numpy ISP)")
     if d.lq is not None and deg.type != "none":
         raise ConfigError("config key 'data.degradation.type' must be 'none' for paired data (data.lq is set)")
     if d.lq is None and deg.type == "none":

@@ -151,7 +151,7 @@ def degradation_mode(deg: DegradationConfig) -> str:
         return "none"
     if deg.where != "auto":
         return deg.where
-    return "sample" if deg.type == "jpeg" else "batch"
+    return "sample" if deg.type in ("jpeg", "camera") else "batch"
 
 
 def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = False) -> float:
@@ -162,12 +162,35 @@ def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = 
     return value
 
 
+def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Real-camera noise on an RGB patch: ``(noisy, clean)``.
+
+    The patch is unprocessed to raw, given heteroscedastic sensor noise (levels drawn by
+    :func:`restora.degrade.isp.random_noise_levels` unless ``shot``/``read`` are given) and
+    processed back, as in :func:`restora.degrade.isp.camera_sensor_noise`; the target is the
+    same raw processed without noise, so the pair differs by the noise alone, not by the
+    demosaic's softening. Camera-noise models are blind: their noise map is zero.
+    """
+    from restora.degrade import isp
+
+    raw, meta = isp.unprocess(hq, gen)
+    shot, read = options.get("shot"), options.get("read")
+    if shot is None:
+        shot, read = isp.random_noise_levels(gen)
+    std = np.sqrt(np.maximum(raw, 0.0) * np.float32(shot) + np.float32(read) ** 2)
+    noisy = raw + gen.standard_normal(raw.shape, dtype=np.float32) * std
+    return isp.process(noisy, meta), isp.process(raw, meta)
+
+
 def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Numpy degradation of one HQ patch; returns ``(lq, sigma)`` (sigma 0 unless Gaussian)."""
+    """Numpy degradation of one HQ patch; returns ``(lq, sigma)`` (sigma 0 unless Gaussian).
+    (Camera noise also changes the target: see :func:`degrade_pair`.)"""
     from restora import degrade
 
     sigma = 0.0
-    if deg.type == "gaussian":
+    if deg.type == "camera":
+        lq, _ = camera_pair(hq, gen, **deg.options)
+    elif deg.type == "gaussian":
         sigma = float(_draw(gen, deg.sigma))
         lq = degrade.gaussian_noise(hq, sigma, rng=gen).image
     elif deg.type == "jpeg":
@@ -183,6 +206,31 @@ def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Genera
     if deg.clip:
         lq = np.clip(lq, 0.0, 1.0)
     return np.ascontiguousarray(lq, dtype=np.float32), sigma
+
+
+def degrade_pair(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator, *, sample: bool = True, color_split: str = "none") -> tuple[np.ndarray | None, np.ndarray, float]:
+    """One training pair from an HQ patch: ``(lq or None, target, sigma)``.
+
+    ``sample``: run the degradation here (else the batch degrader adds it later and ``lq`` is
+    None). ``color_split="opponent"``: the pair is reduced to one opponent-colour channel,
+    drawn from ``gen``, with ``sigma`` scaled by that channel's noise gain.
+    """
+    channel = int(gen.integers(0, 3)) if color_split == "opponent" else None
+    lq, sigma = None, 0.0
+    if sample:
+        if deg.type == "camera":
+            lq, hq = camera_pair(hq, gen, **deg.options)
+            if deg.clip:
+                lq = np.clip(lq, 0.0, 1.0)
+        else:
+            lq, sigma = degrade_sample(hq, deg, gen)
+    if channel is not None:
+        from restora.opponent import OPPONENT_GAINS, to_opponent
+
+        hq = to_opponent(hq, channel)
+        lq = None if lq is None else to_opponent(lq, channel)
+        sigma *= float(OPPONENT_GAINS[channel])
+    return lq, np.ascontiguousarray(hq, np.float32), sigma
 
 
 def _lq_files(hq_files: list[Path], lq_folders: list[Path], what: str) -> list[Path]:
@@ -248,8 +296,8 @@ class PatchDataset(Dataset):
             y = int(gen.integers(0, h - p + 1))
             x = int(gen.integers(0, w - p + 1))
             hq_patch = np.ascontiguousarray(dihedral(img[y : y + p, x : x + p], k))
-            if self.mode == "sample":
-                lq, sigma = degrade_sample(hq_patch, self.cfg.degradation, gen)
+            lq, hq_patch, sigma = degrade_pair(hq_patch, self.cfg.degradation, gen, sample=self.mode == "sample", color_split=self.cfg.color_split)
+            if lq is not None:
                 item["lq"] = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))
                 item["sigma"] = torch.tensor(sigma, dtype=torch.float32)
         item["hq"] = torch.from_numpy(np.ascontiguousarray(hq_patch.transpose(2, 0, 1)))
@@ -308,7 +356,8 @@ def build_train_loader(cfg: Config, *, scale: int, start_step: int, rank: int = 
     files = [f for folder in folders for f in list_images(folder)]
     if not files:
         raise ConfigError(f"config key 'data.train': no images in {', '.join(map(str, folders))}")
-    hq = ImageSet(files, d.channels, d.preload, d.preload_limit_mb)
+    read_channels = 3 if d.color_split != "none" else d.channels
+    hq = ImageSet(files, read_channels, d.preload, d.preload_limit_mb)
     lq = None
     if d.lq is not None:
         lq_files = _lq_files(files, resolve_folders(d.lq, "data.lq"), "data.lq")
@@ -431,9 +480,11 @@ def build_val_set(cfg: Config, scale: int) -> list[ValPair]:
     lq_files = _lq_files(files, resolve_folders(v.lq, "val.lq"), "val.lq") if v.lq is not None else None
     deg, sigma = val_degradation(cfg)
     c = cfg.data.channels
+    split = cfg.data.color_split
     pairs = []
     for i, f in enumerate(files):
-        hq_full = to_channels(read_image(f), c)
+        pair_sigma = sigma
+        hq_full = to_channels(read_image(f), 3 if split != "none" and lq_files is None else c)
         if lq_files is not None:
             lq_full = to_channels(read_image(lq_files[i]), c)
             lcrop = None if v.crop is None else v.crop // scale
@@ -441,8 +492,12 @@ def build_val_set(cfg: Config, scale: int) -> list[ValPair]:
             hq = hq_full[y * scale : (y + lq.shape[0]) * scale, x * scale : (x + lq.shape[1]) * scale]
         else:
             hq, _, _ = _center_crop(hq_full, v.crop, scale)
-            lq, _ = degrade_sample(np.ascontiguousarray(hq), deg, np.random.default_rng(v.seed + i))
-        pairs.append(ValPair(f.stem, np.ascontiguousarray(lq, np.float32), np.ascontiguousarray(hq, np.float32), sigma))
+            lq_, hq, drawn = degrade_pair(np.ascontiguousarray(hq), deg, np.random.default_rng(v.seed + i), color_split=split)
+            assert lq_ is not None
+            lq = lq_
+            if deg.type in ("gaussian", "camera"):
+                pair_sigma = drawn
+        pairs.append(ValPair(f.stem, np.ascontiguousarray(lq, np.float32), np.ascontiguousarray(hq, np.float32), pair_sigma))
     return pairs
 
 

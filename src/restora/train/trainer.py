@@ -102,12 +102,13 @@ def _hardware(device: torch.device, world: int) -> dict[str, Any]:
     return hw
 
 
-def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = False) -> list[str]:
+def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = False, color_from_gray: Any = None) -> list[str]:
     """Initialise ``module`` from a zoo model name or a ``.safetensors`` file.
 
     Strict unless ``partial``: then only tensors whose name and shape match are loaded (a x2
     model's body starting a x4 run) and the names left at their fresh initialisation are
-    returned. A partial load that matches nothing is an error.
+    returned. A partial load that matches nothing is an error. ``color_from_gray``: a
+    function widening a gray state dict to 3 channels, applied before loading.
     """
     from restora import zoo
 
@@ -118,6 +119,11 @@ def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = 
         state = load_file(str(p))
     else:
         state = zoo.load(source).model.state_dict()
+    if color_from_gray is not None:
+        try:
+            state = color_from_gray(state)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'model.init_color_from_gray': {source}: {exc}") from None
     if partial:
         own = module.state_dict()
         fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -185,7 +191,7 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def _setup_model(self) -> None:
-        from restora.nn.registry import create_model, describe
+        from restora.nn.registry import create_model, describe, get_arch
 
         cfg = self.cfg
         torch.manual_seed(derive_seed(cfg.train.seed, 0x40DE1))
@@ -196,7 +202,12 @@ class Trainer:
         self.desc = describe(model, measure_flops=False)
         self.fresh_tensors: list[str] = []  # left at their initialisation by a partial model.init
         if cfg.model.init:
-            self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial)
+            widen = None
+            if cfg.model.init_color_from_gray:
+                widen = get_arch(cfg.model.arch).color_from_gray
+                if widen is None:
+                    raise ConfigError(f"config key 'model.init_color_from_gray': architecture {cfg.model.arch} cannot be widened from gray")
+            self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial, color_from_gray=widen)
         d = self.desc
         if cfg.data.channels is None:
             cfg.data.channels = d.in_channels  # type: ignore[assignment]
@@ -211,8 +222,10 @@ class Trainer:
             else:
                 raise ConfigError(f"config key 'data.degradation.scale' is {data_scale} but model {d.arch} upscales x{d.scale}")
         self.scale = data_scale
-        if d.condition == "noise_map" and deg.type != "gaussian":
-            raise ConfigError(f"model {d.arch} needs a noise-level map: use data.degradation.type gaussian")
+        if d.condition == "noise_map" and deg.type not in ("gaussian", "camera"):
+            raise ConfigError(f"model {d.arch} needs a noise-level map: use data.degradation.type gaussian or camera")
+        if cfg.data.color_split != "none" and d.in_channels != 1:
+            raise ConfigError(f"config key 'data.color_split' feeds 1-channel models, but {d.arch} takes {d.in_channels} channels")
         lq_side = cfg.data.patch_size // data_scale * self.pre_upsample
         if lq_side % d.size_multiple:
             raise ConfigError(f"config key 'data.patch_size': input patches of {lq_side} px must be a multiple of {d.size_multiple} for {d.arch}")
@@ -507,6 +520,11 @@ class Trainer:
         noise = quality = None
         if deg.type == "gaussian":
             noise = [float(x) for x in deg.sigma] if isinstance(deg.sigma, list) else [float(deg.sigma)] * 2
+            if cfg.data.color_split == "opponent":
+                from restora.opponent import OPPONENT_GAINS
+
+                # RGB levels whose every opponent channel lies in the trained range
+                noise = [round(x / float(OPPONENT_GAINS.max()), 2) for x in noise]
         if deg.type == "jpeg":
             quality = [int(x) for x in deg.quality] if isinstance(deg.quality, list) else [int(deg.quality)] * 2
         name = cfg.export.name or cfg.name

@@ -44,8 +44,15 @@ class ModelCard:
 
     @property
     def real_world(self) -> bool:
-        """Trained on a synthetic real-world pipeline (Real-ESRGAN / BSRGAN): a blind restorer."""
-        return self.degradation in ("realesrgan", "bsrgan")
+        """Trained on a synthetic real-world pipeline (Real-ESRGAN / BSRGAN / camera noise)."""
+        return self.degradation in ("realesrgan", "bsrgan", "camera")
+
+    @property
+    def color_split(self) -> str:
+        """``"opponent"`` for a 1-channel model trained on the opponent-colour channels of
+        colour images (made for colour input), else ``"none"``; from the recorded recipe."""
+        recipe = (self.training or {}).get("recipe") or {}
+        return str((recipe.get("data") or {}).get("color_split") or "none")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"

@@ -7,9 +7,12 @@ from typing import Any, Callable
 import numpy as np
 
 from restora.errors import InvalidParameterError
+from restora.opponent import OPPONENT, OPPONENT_GAINS, OPPONENT_OFFSET, from_opponent, to_opponent
 from restora.restorers import TASKS, RestorerInfo, register
 from restora.zoo.cards import ModelCard
 from restora.zoo.store import LoadedModel, list_models, load
+
+__all__ = ["NeuralRestorer", "OPPONENT", "OPPONENT_OFFSET"]
 
 
 class NeuralRestorer:
@@ -18,7 +21,9 @@ class NeuralRestorer:
     Gray models run per channel on colour images (noise-map models on opponent-colour
     channels, see ``_denoise_opponent``); colour models see gray images replicated
     to RGB and return their mean. Noise-map models (FFDNet) given no ``sigma`` get the level
-    :func:`restora.classical.estimate_noise_sigma` measures on the image, so they run blind.
+    :func:`restora.classical.estimate_noise_sigma` measures on the image, so they run blind;
+    camera-noise models (trained on real-sensor noise, ``card.degradation == "camera"``) always
+    get a zero map, as in training, and a given ``sigma`` is ignored.
     ``params`` and ``flops_per_pixel`` are exposed for tables.
     """
 
@@ -51,6 +56,8 @@ class NeuralRestorer:
         img = np.asarray(image, np.float32)
         if img.ndim == 2:
             img = img[:, :, None]
+        if self.card.degradation == "camera":
+            sigma = 0.0  # camera-noise models are blind: trained with a zero noise map
         if sigma is None and self.descriptor.condition == "noise_map":
             from restora.classical.estimate import estimate_noise_sigma
 
@@ -76,16 +83,13 @@ class NeuralRestorer:
         the noise-level map takes exactly that. Luma and the two smooth chroma channels are
         far easier to denoise than R, G and B (the idea of CBM3D's colour mode).
         """
-        opp = rgb @ OPPONENT.T + OPPONENT_OFFSET
+        opp = to_opponent(rgb)
         out = np.empty_like(opp)
-        for i, gain in enumerate(np.linalg.norm(OPPONENT, axis=1)):
+        for i, gain in enumerate(OPPONENT_GAINS):
             out[:, :, i] = self.engine(np.ascontiguousarray(opp[:, :, i : i + 1]), sigma=sigma * float(gain))[:, :, 0]
-        return (out - OPPONENT_OFFSET) @ np.linalg.inv(OPPONENT).T.astype(np.float32)
+        return from_opponent(out)
 
 
-#: Luma + two chroma differences, orthogonal rows, each channel within [0, 1] after the offset.
-OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)
-OPPONENT_OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
 
 
 def _factory(card: ModelCard) -> Callable[..., NeuralRestorer]:
