@@ -59,7 +59,7 @@ def identity(image: np.ndarray, **condition: object) -> np.ndarray:
 # ----------------------------------------------------------------------------- tasks
 
 
-@pytest.mark.parametrize("name", ["denoise-gray-s25", "denoise-color-s15", "jpeg-q10", "sr-bicubic-x3", "deblur-motion", "sr-realesrgan-x4"])
+@pytest.mark.parametrize("name", ["denoise-gray-s25", "denoise-color-s15", "jpeg-q10", "sr-bicubic-x3", "deblur-motion", "sr-realesrgan-x4", "denoise-camera"])
 def test_samples_are_deterministic_per_seed_and_name(name: str) -> None:
     task = get_task(name)
     img = synthetic_image(50, 61, 3, seed=3)
@@ -370,3 +370,22 @@ def test_self_ensemble_averages_the_8_transforms_and_the_x8_suffix() -> None:
     assert m.name == "bicubic+x8" and "self-ensemble" in m.description
     lr = synthetic_image(10, 12, 3, seed=5)
     assert m.restorer(lr, scale=2).shape == (20, 24, 3)
+
+
+def test_camera_task_scores_against_the_noise_free_isp_output() -> None:
+    from restora.degrade import isp
+
+    task = TASKS["denoise-camera"]
+    img = synthetic_image(48, 40, 3, seed=2)
+    sample = task.make_sample(img, name="cam")
+    assert "target" not in sample.condition and "sigma" not in sample.condition  # blind: nothing is given
+    assert sample.reference.shape == sample.degraded.shape == img.shape
+    assert np.array_equal(quantize(sample.degraded), sample.degraded)  # an 8-bit file
+    assert not np.allclose(sample.reference, img, atol=1e-3)  # the ISP's own rendering is the target
+    # the target is the ISP output of the same raw without noise: noise is the only difference
+    again = task.make_sample(img, name="cam")
+    assert np.array_equal(again.reference, sample.reference) and np.array_equal(again.degraded, sample.degraded)
+    residual = sample.degraded - sample.reference
+    assert 2 / 255 < float(residual.std()) < 60 / 255 and abs(float(residual.mean())) < 0.02
+    assert sample.record["op"] == "camera_sensor_noise" and task.parameters["shot"][0] > 0
+    assert callable(isp.read_noise_for_shot)

@@ -116,6 +116,9 @@ class BenchTask:
         reference = np.ascontiguousarray(self.prepare(image.astype(np.float32, copy=False)))
         degraded, condition, record = self.degrade(reference, image_rng(seed, name))
         crop = int(record.get("score_crop", self.scoring.crop))
+        target = condition.pop("target", None)  # a degradation that also changes the target (camera ISP)
+        if target is not None:
+            reference = np.ascontiguousarray(target, dtype=np.float32)
         return Sample(
             name=name,
             reference=reference,
@@ -216,6 +219,26 @@ def _jpeg(quality: int) -> Callable[..., tuple[np.ndarray, dict[str, Any], dict[
     return degrade
 
 
+#: Sensor-noise levels of the camera task: ``(shot, read)`` from the noisy end of
+#: :func:`restora.degrade.isp.random_noise_levels`'s range (ISO 800-3200-like).
+CAMERA_SHOT_RANGE = (2e-3, 1.2e-2)
+
+
+def _camera(ref: np.ndarray, rng: np.random.Generator):
+    """Camera-sensor noise through a (seeded) ISP; the target is the noise-free ISP output."""
+    import math
+
+    from restora.degrade import isp
+    from restora.train.data import camera_pair
+
+    shot = math.exp(float(rng.uniform(math.log(CAMERA_SHOT_RANGE[0]), math.log(CAMERA_SHOT_RANGE[1]))))
+    read = isp.read_noise_for_shot(rng, shot)
+    noisy, clean = camera_pair(ref, rng, shot=shot, read=read)
+    noisy = quantize(np.clip(noisy, 0.0, 1.0))  # a camera writes 8-bit files
+    record = {"op": "camera_sensor_noise", "shot": shot, "read": read, "demosaic": "bilinear"}
+    return noisy, {"target": np.clip(clean, 0.0, 1.0)}, record
+
+
 def _deblur_motion(ref: np.ndarray, rng: np.random.Generator):
     from restora.degrade.convolve import convolve
     from restora.degrade.kernels import motion_kernel
@@ -275,6 +298,21 @@ def _build_tasks() -> dict[str, BenchTask]:
                 parameters={"sigma": sigma},
             )
         )
+    tasks.append(
+        BenchTask(
+            name="denoise-camera",
+            kind="denoise",
+            description="real-camera noise: unprocess to raw, shot + read noise (seeded, high ISO), demosaic and process "
+            "back, 8-bit; RGB PSNR/SSIM against the noise-free ISP output; no sigma given",
+            datasets=COLOR_DENOISE_SETS,
+            default_datasets=COLOR_DENOISE_SETS,
+            channels="color",
+            prepare=_identity,
+            degrade=_camera,
+            scoring=Scoring(crop=0, y_channel=False, round_to_uint8=True),
+            parameters={"shot": list(CAMERA_SHOT_RANGE)},
+        )
+    )
     for scale in (2, 3, 4):
         tasks.append(
             BenchTask(

@@ -29,6 +29,7 @@ __all__ = [
     "random_ccm",
     "random_gains",
     "random_noise_levels",
+    "read_noise_for_shot",
     "mosaic",
     "demosaic",
     "DEMOSAIC_METHODS",
@@ -86,7 +87,9 @@ def random_gains(rng: RngLike = None) -> dict[str, float]:
     return {"rgb_gain": rgb_gain, "red_gain": float(gen.uniform(1.9, 2.4)), "blue_gain": float(gen.uniform(1.5, 1.9))}
 
 
-def _read_from_shot(gen: np.random.Generator, shot: float) -> float:
+def read_noise_for_shot(gen: np.random.Generator, shot: float) -> float:
+    """A read-noise standard deviation for ``shot``, from the log-linear relation of real
+    sensors (see :func:`random_noise_levels`)."""
     log_read_var = 2.18 * math.log(shot) + 1.20 + float(gen.normal(0.0, 0.26))
     return math.sqrt(math.exp(log_read_var))
 
@@ -100,7 +103,7 @@ def random_noise_levels(rng: RngLike = None) -> tuple[float, float]:
     """
     gen = as_generator(rng)
     shot = math.exp(float(gen.uniform(math.log(1e-4), math.log(1.2e-2))))
-    return shot, _read_from_shot(gen, shot)
+    return shot, read_noise_for_shot(gen, shot)
 
 
 # --------------------------------------------------------------------------- mosaic / demosaic
@@ -313,7 +316,7 @@ def camera_sensor_noise(
         if read is None:
             if a == 0:
                 raise InvalidParameterError("read must be given when shot is 0 (the log-linear relation needs shot > 0)")
-            b = _read_from_shot(gen, a)
+            b = read_noise_for_shot(gen, a)
         else:
             b = check_range("read", read, 0, None)
     std = np.sqrt(np.maximum(raw, 0.0) * np.float32(a) + np.float32(b * b))
