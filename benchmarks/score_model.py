@@ -5,8 +5,11 @@ The model is a weights file exported by ``restora train`` (``NAME.safetensors`` 
 
 - ``denoise``: ``denoise-{gray,color}-s{15,25,50}`` on BSD68 / CBSD68, run twice: with the
   true sigma and blind (``+blind``: the noise level is estimated from the image); gray
-  models are also scored on the colour tasks (they run on opponent-colour channels);
-- ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel);
+  models are also scored on the colour tasks (they run on opponent-colour channels); models
+  trained on opponent channels of colour images (``data.color_split``) only on those; models
+  trained on camera-sensor noise on ``denoise-camera`` (CBSD68, blind);
+- ``jpeg``: ``jpeg-q{10,20,30,40}`` on LIVE1 and classic5 (Y channel), and
+  ``jpeg-color-q{10,20,30,40}`` on LIVE1 (RGB);
 - ``sr``: ``sr-bicubic-x{scale}`` on Set5 and Set14 (Y channel, crop = scale); models
   trained on the Real-ESRGAN / BSRGAN pipelines (blind): ``sr-realesrgan-x{scale}`` on Set14
   with NIQE beside PSNR/SSIM (compare with ``--methods bicubic,edsr-x4``).
@@ -40,6 +43,10 @@ ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights
 
 def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
     """``(task, datasets, method suffixes)`` for the card's task (``""``: condition given)."""
+    if card.task == "denoise" and card.real_world:  # camera-noise models: blind, real-noise task
+        return [("denoise-camera", ["CBSD68"], ("",))]
+    if card.task == "denoise" and card.color_split == "opponent":  # a gray net made for colour images
+        return [(f"denoise-color-s{s}", ["CBSD68"], ("", BLIND_SUFFIX)) for s in (15, 25, 50)]
     if card.task == "denoise":
         kind, sets = ("gray", ["BSD68"]) if card.channels == 1 else ("color", ["CBSD68"])
         plan = [(f"denoise-{kind}-s{s}", sets, ("", BLIND_SUFFIX)) for s in (15, 25, 50)]
@@ -47,7 +54,9 @@ def bench_plan(card) -> list[tuple[str, list[str], tuple[str, ...]]]:
             plan += [(f"denoise-color-s{s}", ["CBSD68"], (BLIND_SUFFIX,)) for s in (15, 25, 50)]
         return plan
     if card.task == "jpeg":
-        return [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
+        plan = [(f"jpeg-q{q}", ["LIVE1", "classic5"], ("",)) for q in (10, 20, 30, 40)]
+        # colour JPEGs: gray models run on the JFIF Y/Cb/Cr planes, colour ones directly
+        return plan + [(f"jpeg-color-q{q}", ["LIVE1"], ("",)) for q in (10, 20, 30, 40)]
     if card.task == "sr" and card.real_world:
         return [(f"sr-realesrgan-x{card.scale}", ["Set14"], ("",))]
     if card.task == "sr":

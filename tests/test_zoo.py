@@ -181,3 +181,20 @@ def test_opponent_trained_gray_model_is_the_colour_choice_and_camera_models_are_
     monkeypatch.setattr(restorer, "engine", lambda x, **kw: (seen.append(kw["sigma"]), engine(x, **kw))[1])
     restorer(np.random.default_rng(0).random((16, 16, 3), dtype=np.float32), sigma=30.0)
     assert seen == [0.0, 0.0, 0.0]  # zero noise map per opponent channel, whatever sigma is given
+
+
+def test_gray_jpeg_model_on_rgb_runs_on_the_jfif_planes(tmp_path, monkeypatch):
+    from restora.degrade.jpeg import jpeg
+
+    model = create_model("dncnn", in_channels=1, depth=3, features=8)
+    path = zoo.save_model(model, tmp_path / "jp.safetensors", zoo.ModelCard(name="jp", arch="dncnn", args={"in_channels": 1, "depth": 3, "features": 8},
+                                                                           task="jpeg", channels=1, quality_range=[10, 90]))
+    restorer = NeuralRestorer(zoo.load(path), tile=None)
+    planes = []
+    monkeypatch.setattr(restorer, "engine", lambda x, **kw: (planes.append(x.copy()), x)[1])
+    rgb = np.asarray(jpeg(np.random.default_rng(2).random((24, 32, 3), dtype=np.float32), 20).image, np.float32)
+    out = restorer(rgb)
+    np.testing.assert_allclose(out, rgb, atol=1e-5)  # identity planes: an exact YCbCr round trip
+    assert len(planes) == 3 and all(p.shape == (24, 32, 1) for p in planes)
+    y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    np.testing.assert_allclose(planes[0][..., 0], y, atol=1e-5)  # the first plane is JFIF luma

@@ -359,6 +359,21 @@ def _build_tasks() -> dict[str, BenchTask]:
                 parameters={"quality": quality},
             )
         )
+    for quality in (10, 20, 30, 40):
+        tasks.append(
+            BenchTask(
+                name=f"jpeg-color-q{quality}",
+                kind="jpeg",
+                description=f"colour JPEG quality {quality} (libjpeg, 4:2:0 chroma); RGB PSNR/SSIM on 8-bit output",
+                datasets=("LIVE1",),
+                default_datasets=("LIVE1",),
+                channels="color",
+                prepare=_identity,
+                degrade=_jpeg(quality),
+                scoring=Scoring(crop=0, y_channel=False, round_to_uint8=True),
+                parameters={"quality": quality},
+            )
+        )
     tasks.append(
         BenchTask(
             name="deblur-motion",

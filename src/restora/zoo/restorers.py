@@ -19,7 +19,7 @@ class NeuralRestorer:
     """A loaded model behind a :class:`~restora.engine.TiledEngine`, as a restorer callable.
 
     Gray models run per channel on colour images (noise-map models on opponent-colour
-    channels, see ``_denoise_opponent``); colour models see gray images replicated
+    channels, see ``_denoise_opponent``; JPEG models on the JFIF YCbCr planes); colour models see gray images replicated
     to RGB and return their mean. Noise-map models (FFDNet) given no ``sigma`` get the level
     :func:`restora.classical.estimate_noise_sigma` measures on the image, so they run blind;
     camera-noise models (trained on real-sensor noise, ``card.degradation == "camera"``) always
@@ -69,11 +69,26 @@ class NeuralRestorer:
             return self.engine(img, sigma=sigma)
         if want == 1 and c == 3 and sigma is not None and self.descriptor.condition == "noise_map":
             return self._denoise_opponent(img, float(sigma))
+        if want == 1 and c == 3 and self.card.task == "jpeg":
+            return self._deblock_ycbcr(img)
         if want == 1:
             return np.concatenate([self.engine(img[:, :, i : i + 1], sigma=sigma) for i in range(c)], axis=2)
         if want == 3 and c == 1:
             return self.engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
         raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
+
+    def _deblock_ycbcr(self, rgb: np.ndarray) -> np.ndarray:
+        """A gray JPEG model on a colour image, on the JFIF Y, Cb and Cr planes the codec
+        compressed (gray JPEGs are Y alone). On 6 LIVE1 images at q10 this gives +0.53 dB RGB
+        PSNR over the JPEG, against +0.49 for Y alone and +0.50 per RGB channel."""
+        import torch
+
+        from restora.degrade.torch_jpeg import rgb_to_ycbcr_jpeg, ycbcr_jpeg_to_rgb
+
+        ycc = rgb_to_ycbcr_jpeg(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None] * 255.0)[0] / 255.0
+        for i in range(3):
+            ycc[i] = torch.from_numpy(self.engine(np.ascontiguousarray(ycc[i].numpy()[:, :, None]))[:, :, 0])
+        return np.ascontiguousarray(ycbcr_jpeg_to_rgb(ycc[None] * 255.0)[0].numpy().transpose(1, 2, 0) / 255.0, dtype=np.float32)
 
     def _denoise_opponent(self, rgb: np.ndarray, sigma: float) -> np.ndarray:
         """A gray noise-map model on an RGB image, one opponent channel at a time.
