@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--ship", action="store_true", help="copy weights + scored card into the package zoo")
     ap.add_argument("--out", type=Path, default=Path("results/score_model"))
     ap.add_argument("--throughput-only", action="store_true", help="re-measure only the CPU MP/s in the card")
+    ap.add_argument("--blind-only", action="store_true", help="denoisers: only the +blind runs (sigma estimated), not sigma-given")
     ap.add_argument("--tasks", default="", help="only these of the plan's tasks (comma-separated); other scores are kept")
     args = ap.parse_args()
     loaded = load_file(args.weights)
@@ -123,6 +124,8 @@ def main() -> None:
     for task, sets, variants in bench_plan(card):
         if only and task not in only:
             continue
+        if args.blind_only and BLIND_SUFFIX in variants:
+            variants = (BLIND_SUFFIX,)
         methods = [str(args.weights) + v for v in variants] + extra
         metrics = ("psnr", "ssim", "niqe") if task.startswith("sr-realesrgan") else ("psnr", "ssim")
         result = run_benchmark(methods, task, sets, limit=args.limit, progress=True, metrics=metrics)
