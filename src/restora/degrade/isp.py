@@ -30,6 +30,7 @@ __all__ = [
     "random_gains",
     "random_noise_levels",
     "read_noise_for_shot",
+    "add_raw_noise",
     "mosaic",
     "demosaic",
     "DEMOSAIC_METHODS",
@@ -285,6 +286,13 @@ def process(raw: np.ndarray, metadata: dict[str, Any], *, demosaic_method: str =
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def add_raw_noise(raw: np.ndarray, shot: float, read: float, rng: RngLike = None) -> np.ndarray:
+    """``raw`` plus heteroscedastic Gaussian noise of variance ``shot * x + read²`` (linear raw)."""
+    gen = as_generator(rng)
+    std = np.sqrt(np.maximum(raw, 0.0) * np.float32(shot) + np.float32(read * read))
+    return raw + gen.standard_normal(raw.shape, dtype=np.float32) * std
+
+
 def camera_sensor_noise(
     image: np.ndarray,
     rng: RngLike = None,
@@ -319,9 +327,7 @@ def camera_sensor_noise(
             b = read_noise_for_shot(gen, a)
         else:
             b = check_range("read", read, 0, None)
-    std = np.sqrt(np.maximum(raw, 0.0) * np.float32(a) + np.float32(b * b))
-    noisy = raw + gen.standard_normal(raw.shape, dtype=np.float32) * std
-    out = process(noisy, meta, demosaic_method=demosaic_method)
+    out = process(add_raw_noise(raw, a, b, gen), meta, demosaic_method=demosaic_method)
     record = {
         "op": "camera_sensor_noise",
         "shot": a,

@@ -177,9 +177,7 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     shot, read = options.get("shot"), options.get("read")
     if shot is None:
         shot, read = isp.random_noise_levels(gen)
-    std = np.sqrt(np.maximum(raw, 0.0) * np.float32(shot) + np.float32(read) ** 2)
-    noisy = raw + gen.standard_normal(raw.shape, dtype=np.float32) * std
-    return isp.process(noisy, meta), isp.process(raw, meta)
+    return isp.process(isp.add_raw_noise(raw, shot, read, gen), meta), isp.process(raw, meta)
 
 
 def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -492,9 +490,8 @@ def build_val_set(cfg: Config, scale: int) -> list[ValPair]:
             hq = hq_full[y * scale : (y + lq.shape[0]) * scale, x * scale : (x + lq.shape[1]) * scale]
         else:
             hq, _, _ = _center_crop(hq_full, v.crop, scale)
-            lq_, hq, drawn = degrade_pair(np.ascontiguousarray(hq), deg, np.random.default_rng(v.seed + i), color_split=split)
-            assert lq_ is not None
-            lq = lq_
+            made, hq, drawn = degrade_pair(np.ascontiguousarray(hq), deg, np.random.default_rng(v.seed + i), color_split=split)
+            lq = np.asarray(made)
             if deg.type in ("gaussian", "camera"):
                 pair_sigma = drawn
         pairs.append(ValPair(f.stem, np.ascontiguousarray(lq, np.float32), np.ascontiguousarray(hq, np.float32), pair_sigma))

@@ -105,8 +105,6 @@ class NeuralRestorer:
         return from_opponent(out)
 
 
-
-
 def _factory(card: ModelCard) -> Callable[..., NeuralRestorer]:
     def build(**options: Any) -> NeuralRestorer:
         return NeuralRestorer(load(card.name), **options)
