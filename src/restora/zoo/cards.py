@@ -34,12 +34,17 @@ class ModelCard:
     license: str = "Apache-2.0"
     format_version: int = 1
 
+    def _recipe_data(self) -> dict[str, Any]:
+        """The ``data`` section of the recorded training recipe ({} when absent)."""
+        recipe = (self.training or {}).get("recipe") or {}
+        data = recipe.get("data") or {}
+        return data if isinstance(data, dict) else {}
+
     @property
     def degradation(self) -> str | None:
         """The training degradation type from the recorded recipe (``"bicubic"``,
         ``"realesrgan"``, ``"gaussian"``...), or None when the card does not say."""
-        recipe = (self.training or {}).get("recipe") or {}
-        deg = (recipe.get("data") or {}).get("degradation") or {}
+        deg = self._recipe_data().get("degradation") or {}
         return deg.get("type") if isinstance(deg, dict) else None
 
     @property
@@ -51,8 +56,7 @@ class ModelCard:
     def color_split(self) -> str:
         """``"opponent"`` for a 1-channel model trained on the opponent-colour channels of
         colour images (made for colour input), else ``"none"``; from the recorded recipe."""
-        recipe = (self.training or {}).get("recipe") or {}
-        return str((recipe.get("data") or {}).get("color_split") or "none")
+        return str(self._recipe_data().get("color_split") or "none")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
