@@ -14,6 +14,7 @@ from restora.nn.spec import ArchSpec, ModelDescriptor, count_params, flops_per_p
 ARCH_MODULES = (
     "dncnn",
     "ffdnet",
+    "drunet",
     "unet",
     "srcnn",
     "vdsr",
