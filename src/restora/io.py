@@ -39,7 +39,7 @@ from restora.errors import (
     InvalidParameterError,
     OutputExistsError,
 )
-from restora.validation import as_image, check_choice, check_range
+from restora.validation import RANGE_WARN_ABOVE, as_image, check_choice, check_range
 
 if TYPE_CHECKING:  # torch is imported lazily: it is slow to import and only needed here
     import torch
@@ -108,7 +108,7 @@ class ImageInfo:
     ``"CMYK"``, ``"I;16"``; ``"RGB"`` also for 16-bit RGB, see ``bit_depth``). ``exif`` is the
     raw EXIF block (starting ``b"Exif\\0\\0"``) with the orientation reset to 1 when it was
     applied; ``orientation`` is the file's original EXIF orientation (1 = upright).
-    ``bit_depth`` is 8 or 16 (32 for float TIFFs, whose values are returned unscaled).
+    ``bit_depth`` is 8 or 16 (32 for float TIFFs; see :func:`read_image_info` for their range).
     """
 
     path: Path
@@ -206,8 +206,16 @@ def read_image_info(
     :func:`get_max_pixels`) is checked against the header before decoding; with
     ``apply_orientation`` the EXIF orientation is applied to the pixels.
 
+    Float (32-bit) TIFFs: values are returned as stored when they lie in [0, 1]. A file with
+    NaN or infinite values is refused (:class:`ImageReadError`). Values are never clipped
+    silently: if the largest value exceeds 16 (:data:`restora.validation.RANGE_WARN_ABOVE`) the
+    file holds integer-range data and is divided by 255 (max <= 255), 65535 (max <= 65535) or
+    its maximum, with an :class:`ImageWarning`; smaller values above 1, and values below 0, are
+    kept with an :class:`ImageWarning` (they are clipped only when written).
+
     Raises :class:`ImageReadError` (missing, unreadable, corrupt or non-image file, unsupported
-    suffix) or :class:`ImageTooLargeError`, each with a one-line message naming the file.
+    suffix, non-finite float pixels) or :class:`ImageTooLargeError`, each with a one-line message
+    naming the file.
     """
     p = _as_path(path)
     limit = get_max_pixels() if max_pixels is None else _positive_int("max_pixels", max_pixels)
@@ -226,7 +234,7 @@ def read_image_info(
         im = _pil_open(p)
     except UnidentifiedImageError:
         if _looks_like_tiff(p):
-            return _read_with_tifffile(p, limit, apply_orientation)
+            return _checked_float(*_read_with_tifffile(p, limit, apply_orientation))
         raise ImageReadError(f"cannot read {p}: not a {_SUPPORTED} image, or its header is damaged") from None
     except Image.DecompressionBombError:
         raise ImageTooLargeError(
@@ -238,7 +246,7 @@ def read_image_info(
     try:
         with im:
             _check_size(p, im.width, im.height, limit)
-            return _read_with_pillow(p, im, apply_orientation)
+            return _checked_float(*_read_with_pillow(p, im, apply_orientation))
     except (ImageTooLargeError, ImageReadError):
         raise
     except MemoryError:
@@ -246,6 +254,30 @@ def read_image_info(
         raise ImageReadError(f"cannot read {p}: not enough memory to decode {size} pixels") from None
     except Exception as e:
         raise ImageReadError(f"cannot read {p}: {_one_line(e)}") from None
+
+
+def _checked_float(arr: np.ndarray, info: ImageInfo) -> tuple[np.ndarray, ImageInfo]:
+    """Apply the float-file rule (see :func:`read_image_info`) to a 32-bit float image."""
+    if info.bit_depth != 32:
+        return arr, info
+    p = info.path
+    hi, lo = float(arr.max()), float(arr.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ImageReadError(f"cannot read {p}: {bad} pixel value(s) are NaN or infinite; restora needs finite values")
+    if hi > RANGE_WARN_ABOVE:
+        scale = 255.0 if hi <= 255 else 65535.0 if hi <= 65535 else hi
+        arr = np.divide(arr, np.float32(scale), dtype=np.float32)
+        message = f"{p}: float pixel values up to {hi:g} read as 0-{scale:g} data (divided by {scale:g})"
+        warnings.warn(message, ImageWarning, stacklevel=3)
+        hi, lo = hi / scale, lo / scale
+    elif hi > 1.0:
+        message = f"{p}: float pixel values up to {hi:g} are above 1; kept as they are (clipped to 1 when written)"
+        warnings.warn(message, ImageWarning, stacklevel=3)
+    if lo < 0.0:
+        message = f"{p}: float pixel values down to {lo:g} are below 0; kept as they are (clipped to 0 when written)"
+        warnings.warn(message, ImageWarning, stacklevel=3)
+    return arr, info
 
 
 def _pil_open(p: Path) -> Image.Image:
@@ -406,6 +438,10 @@ def _pil_to_float(im: Image.Image) -> tuple[np.ndarray, int]:
     if im.mode == "F":
         return np.ascontiguousarray(a, dtype=np.float32), 32
     if im.mode == "I":  # 32-bit integer (e.g. signed 16-bit TIFF): clip to the 16-bit range
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 65535:
+            message = f"{getattr(im, 'filename', '') or 'image'}: 32-bit integer values {lo}..{hi} clipped to the 16-bit range 0..65535"
+            warnings.warn(message, ImageWarning, stacklevel=5)
         return np.divide(np.clip(a, 0, 65535), 65535, dtype=np.float32), 16
     if a.dtype == np.uint8:
         return np.divide(a, 255, dtype=np.float32), 8
@@ -653,9 +689,7 @@ def write_image(
             f"cannot write {p}: unsupported file type {p.suffix or '(no suffix)'!r}; "
             f"use one of {', '.join(FORMATS)}"
         )
-    arr = as_image(image, "image", channels=(1, 2, 3, 4))
-    if not np.isfinite(arr).all():
-        raise InvalidParameterError(f"image to write to {p} contains NaN or infinite values")
+    arr = as_image(image, f"image to write to {p}", channels=(1, 2, 3, 4))
     quality = int(check_range("quality", quality, 1, 100))
     if info is not None and not isinstance(info, ImageInfo):
         raise InvalidParameterError(f"info must be an ImageInfo from read_image_info, got {type(info).__name__}")

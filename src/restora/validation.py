@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -46,11 +47,27 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
+class ValueRangeWarning(UserWarning):
+    """A float image's values lie far outside [0, 1] (e.g. 0-255 data passed as floats)."""
+
+
+#: A float image whose largest value exceeds this is almost surely 0-255 (or 0-65535) data,
+#: not a [0, 1] image with overshoot (noise of sigma 255 reaches about 6): :func:`as_image` warns.
+RANGE_WARN_ABOVE = 16.0
+
+
 def as_image(image: Any, name: str = "image", *, channels: Iterable[int] = (1, 3)) -> np.ndarray:
     """Return ``image`` as a float32 ``H x W x C`` array (a 2-D array gains C = 1).
 
-    Raises :class:`InvalidParameterError` for wrong rank, channel count, or non-finite values.
-    Values are not clipped: out-of-range values are legal inside the API.
+    uint8 and uint16 arrays are scaled by 1/255 and 1/65535; other dtypes are cast to float32
+    unchanged. Raises :class:`InvalidParameterError` (naming ``name``) for a wrong rank or
+    channel count, an empty array, or NaN/infinite values.
+
+    Range rule: values are never clipped or rescaled here (slightly out-of-range values are
+    legal inside the API, e.g. after adding noise). If the largest value exceeds
+    :data:`RANGE_WARN_ABOVE` (16) the array is almost surely 0-255 or 0-65535 data passed as
+    floats, so a :class:`ValueRangeWarning` is issued (the values are still used as given);
+    divide by 255 / 65535 or pass a uint8 / uint16 array instead.
     """
     arr = np.asarray(image)
     if arr.ndim == 2:
@@ -63,9 +80,26 @@ def as_image(image: Any, name: str = "image", *, channels: Iterable[int] = (1, 3
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise InvalidParameterError(f"{name} is empty: shape {arr.shape}")
     if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        arr = arr.astype(np.float32) / 65535.0
-    elif arr.dtype != np.float32:
-        arr = arr.astype(np.float32)
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if arr.dtype != np.float32:
+        if arr.dtype.kind not in "biufO":
+            raise InvalidParameterError(f"{name} must be a real-valued numeric array, got dtype {arr.dtype}")
+        try:
+            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
+                arr = arr.astype(np.float32)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(f"{name} must be a numeric array, got dtype {arr.dtype}") from None
+    hi = float(arr.max())
+    lo = float(arr.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        raise InvalidParameterError(f"{name} contains NaN or infinite values")
+    if hi > RANGE_WARN_ABOVE:
+        warnings.warn(
+            f"{name} has float values up to {hi:g}; restora expects floats in [0, 1] "
+            "(divide 0-255 data by 255, 0-65535 data by 65535, or pass a uint8/uint16 array)",
+            ValueRangeWarning,
+            stacklevel=3,
+        )
     return arr

@@ -1,0 +1,142 @@
+"""Hardening of the write paths and of bad input across the CLI (issue 14, non-web items).
+
+Every failure a user can cause must end in a one-line error and a non-zero exit, never a
+traceback, and no command may lose or overwrite a user's file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from restora.cli.main import main
+from restora.errors import ImageReadError, ImageWriteError, InvalidParameterError, RestoraError
+from restora.io import ImageWarning, read_image, write_image
+from restora.validation import ValueRangeWarning, as_image
+
+CHEAP = ["--steps", "upscale:bicubic", "--scale", "2"]
+
+
+def tiny(seed: int = 0, h: int = 12, w: int = 16, c: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w, c), dtype=np.float32)
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    """Run the CLI in-process; an uncaught exception (a traceback for the user) fails the test."""
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(err: str) -> str:
+    """The error line of a failed command (and proof that there is no traceback)."""
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        write_image(src / f"im{i}.png", tiny(i))
+    return src
+
+
+def float_tiff(path: Path, arr: np.ndarray) -> Path:
+    tifffile.imwrite(path, arr, photometric="rgb" if arr.ndim == 3 else "minisblack")
+    return path
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob(".*"))
+
+
+# ------------------------------------------------------------------ 1. non-finite / out of range
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_tiff_with_nan_or_inf_is_refused_at_read(tmp_path, bad):
+    img = tiny()
+    img[2, 3, 1] = bad
+    path = tmp_path / "bad.tif"
+    float_tiff(path, img)
+    with pytest.raises(ImageReadError, match="bad.tif.*NaN or infinite"):
+        read_image(path)
+    float_tiff(tmp_path / "gray.tif", img[:, :, 1])  # gray float: Pillow's mode F path
+    with pytest.raises(ImageReadError, match="gray.tif.*NaN or infinite"):
+        read_image(tmp_path / "gray.tif")
+
+
+def test_nan_tiff_gives_one_line_error_in_restore_denoise_and_batch(tmp_path, capsys):
+    img = tiny()
+    img[0, 0, 0] = np.nan
+    src = tmp_path / "in"
+    src.mkdir()
+    float_tiff(src / "nan.tif", img)
+    for cmd in (["restore", src / "nan.tif", tmp_path / "r.png"], ["denoise", src / "nan.tif", tmp_path / "d.png"]):
+        code, _, err = run(capsys, *cmd)
+        assert code == 2 and "nan.tif" in one_line_error(err) and "NaN" in err
+    code, _, err = run(capsys, "batch", src, tmp_path / "out", *CHEAP, "--report", tmp_path / "r.json")
+    assert code == 1
+    item = json.loads((tmp_path / "r.json").read_text())["items"][0]
+    assert item["status"] == "failed" and "NaN or infinite" in item["error"] and "Error:" not in item["error"]
+
+
+@pytest.mark.parametrize("top, divisor", [(255.0, 255.0), (65535.0, 65535.0), (1e6, None)])
+def test_float_tiff_beyond_one_is_rescaled_with_a_warning(tmp_path, top, divisor):
+    img = tiny()
+    img[0, 0, 0] = 1.0
+    path = tmp_path / "f.tif"
+    float_tiff(path, img * top)
+    with pytest.warns(ImageWarning, match="f.tif.*divided by"):
+        back = read_image(path)
+    np.testing.assert_allclose(back, img * top / (divisor or top), rtol=1e-6)
+    assert back.max() <= 1.0
+
+
+def test_float_tiff_slightly_out_of_range_is_kept_with_a_warning(tmp_path):
+    img = tiny() * 1.5 - 0.2  # [-0.2, 1.3]: overshoot, not 0-255 data
+    float_tiff(tmp_path / "o.tif", img)
+    with pytest.warns(ImageWarning) as rec:
+        back = read_image(tmp_path / "o.tif")
+    text = " ".join(str(w.message) for w in rec)
+    assert "above 1" in text and "below 0" in text
+    np.testing.assert_array_equal(back, img)  # not clipped, not rescaled
+    float_tiff(tmp_path / "ok.tif", tiny())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(read_image(tmp_path / "ok.tif"), tiny())
+
+
+def test_api_refuses_non_finite_arrays_naming_the_parameter():
+    from restora.pipeline import RestorePipeline
+    from restora.restorers import get_restorer
+
+    img = tiny()
+    img[1, 1, 1] = np.nan
+    with pytest.raises(InvalidParameterError, match="lr_image contains NaN"):
+        as_image(img, "lr_image")
+    with pytest.raises(InvalidParameterError, match="image contains NaN or infinite"):
+        get_restorer("nlm")(img, sigma=10)
+    with pytest.raises(InvalidParameterError, match="NaN or infinite"):
+        RestorePipeline(prefer="classical").restore(img)
+    with pytest.raises(InvalidParameterError, match="infinite"):
+        as_image(np.full((4, 4), 1e300))  # float64 overflowing float32
+
+
+def test_api_warns_about_0_255_floats_but_not_overshoot():
+    with pytest.warns(ValueRangeWarning, match="up to 255"):
+        out = as_image(np.full((4, 4, 3), 255.0))
+    assert out.max() == 255.0  # the caller's values are used as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_image(np.full((4, 4, 3), 1.8, np.float32))  # noise overshoot is legal
+        as_image(np.full((4, 4, 3), 255, np.uint8))
