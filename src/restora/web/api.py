@@ -27,7 +27,7 @@ from restora.web.jobs import QueueFullError
 from restora.web.service import RestoreService, parse_options
 from restora.web.uploads import peek_upload, safe_name
 
-__all__ = ["ApiError", "BodyLimitMiddleware", "build_router", "install_error_handlers", "models_catalogue", "run_job"]
+__all__ = ["ApiError", "BodyLimitMiddleware", "CatchAllMiddleware", "build_router", "install_error_handlers", "models_catalogue", "run_job"]
 
 log = logging.getLogger("restora.web")
 
@@ -64,7 +64,7 @@ def status_of(exc: BaseException) -> int:
     if isinstance(exc, InvalidParameterError):
         return 422
     if isinstance(exc, MissingResourceError):
-        return 503
+        return 422  # a method whose package or weights are not installed: the client chose it
     return 500
 
 
@@ -79,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _restora_error(_request: Request, exc: RestoraError) -> JSONResponse:
         status = status_of(exc)
         headers = {"Retry-After": "5"} if status == 503 else None
-        if status >= 500 and not isinstance(exc, (QueueFullError, MissingResourceError)):
+        if status >= 500 and not isinstance(exc, QueueFullError):
             log.error("restora error: %s", exc)
         return error_response(status, str(exc), headers)
 
@@ -102,6 +102,38 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+class CatchAllMiddleware:
+    """The last line of defence: no exception escapes a request.
+
+    Starlette's outermost error middleware answers 500 through the ``Exception`` handler and
+    then re-raises, and Uvicorn closes the connection on an exception that escapes the app:
+    the next request on the same keep-alive connection was reset. This ASGI middleware sits
+    inside it: an exception before the response started becomes the one-line JSON 500; one
+    after the response started (nothing more can be sent) is logged and swallowed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await error_response(500, f"internal error ({type(exc).__name__}); see the server log")(scope, receive, send)
 
 
 class BodyLimitMiddleware:
@@ -207,6 +239,20 @@ async def run_job(request: Request, service: RestoreService, fn: Any, *args: Any
             raise ApiError(499, "client closed the request")
 
 
+RESTORE_FIELDS = ("image", "task", "steps", "scale", "model", "format", "quality")
+PLAN_FIELDS = ("image", "task", "steps", "scale", "model", "format")
+
+
+async def reject_unknown_fields(request: Request, allowed: tuple[str, ...]) -> None:
+    """422 naming any form field or query parameter that the endpoint does not take (a
+    misspelt or unsupported option, e.g. ``sigma``, must not be silently ignored)."""
+    form = await request.form()  # already parsed (and cached) for the declared fields
+    unknown = sorted({*form.keys(), *request.query_params.keys()} - set(allowed))
+    if unknown:
+        names = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise ApiError(422, f"unknown field {names}; this endpoint takes {', '.join(allowed)}")
+
+
 def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter:
     """The ``/api/v1`` routes bound to ``service``."""
     router = APIRouter(prefix="/api/v1")
@@ -238,6 +284,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
         format: str | None = Form(None, description="png | jpeg | webp (default png)"),
         quality: str | None = Form(None, description="JPEG/WebP quality 1-100 (default 95)"),
     ) -> Response:
+        await reject_unknown_fields(request, RESTORE_FIELDS)
         options = parse_options(task, steps, scale, model, format, quality)
         data, name = await _checked(image)
         done = await run_job(request, service, service.restore_upload, data, name, options)
@@ -253,6 +300,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
         model: str | None = Form(None),
         format: str | None = Form(None),
     ) -> JSONResponse:
+        await reject_unknown_fields(request, PLAN_FIELDS)
         options = parse_options(task, steps, scale, model, format, None)
         data, name = await _checked(image)
         result = await run_job(request, service, service.plan_upload, data, name, options)

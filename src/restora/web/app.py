@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from restora.errors import InvalidParameterError
 from restora.validation import check_range
+
+log = logging.getLogger("restora.web")
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -58,7 +61,8 @@ def create_app(
     from fastapi import FastAPI
 
     from restora import __version__
-    from restora.web.api import BodyLimitMiddleware, build_router, install_error_handlers
+    from restora.web.api import BodyLimitMiddleware, CatchAllMiddleware, build_router, install_error_handlers
+    from restora.web.docs import install_offline_docs
     from restora.web.jobs import WorkQueue
     from restora.web.service import RestoreService
 
@@ -96,11 +100,15 @@ def create_app(
         version=__version__,
         description="Image restoration: upload a damaged image, get the restored one. See docs/web.md.",
         lifespan=lifespan,
+        docs_url=None,  # the default pages load Swagger UI / ReDoc from a CDN: see offline_docs
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=max_upload_bytes)
+    app.add_middleware(CatchAllMiddleware)  # added last: outermost of ours, inside Starlette's
     app.include_router(build_router(service, max_upload_bytes=max_upload_bytes))
+    install_offline_docs(app)
     if ui:
         import gradio as gr
 
@@ -118,5 +126,38 @@ def create_app(
             footer_links=[],
             theme=theme(),
             favicon_path=None,
+            show_error=False,  # only our one-line gr.Error messages reach the page
         )
+        lock_gradio_paths(blocks)
     return app
+
+
+def lock_gradio_paths(blocks: Any) -> None:
+    """Make Gradio check every file reference a request names, as a launched app does.
+
+    Gradio (6.x) checks that a ``FileData`` path sent to an event handler lies in its upload
+    folder only when the Blocks counts as launched; ``gr.mount_gradio_app`` never sets that,
+    so a crafted ``/gradio_api/queue/join`` could name any server file (``/etc/passwd``,
+    ``/proc/self/environ``, ``/dev/zero``) and have it copied into the cache and served.
+    This sets the flag and then verifies, with Gradio's own check, that a path outside the
+    upload folder is refused; if a future Gradio changes the mechanism, the page refuses to
+    start rather than serve files (the REST API does not depend on it).
+    """
+    from gradio import processing_utils
+    from gradio.context import LocalContext
+
+    blocks.has_launched = True
+    token = LocalContext.blocks.set(blocks)
+    try:
+        try:
+            processing_utils._check_allowed("/etc/passwd", True)
+        except Exception as exc:  # InvalidPathError: the check is active
+            if type(exc).__name__ != "InvalidPathError":
+                raise
+            return
+    finally:
+        LocalContext.blocks.reset(token)
+    raise RuntimeError(
+        "this Gradio version does not refuse file paths that were not uploaded; "
+        "the page cannot be served safely (use --no-ui for the REST API alone)"
+    )

@@ -20,7 +20,7 @@ import numpy as np
 from restora.errors import RestoraError
 from restora.web.service import SCALES, STEP_TASKS, TASKS, RestoreService, parse_options
 
-__all__ = ["PREVIEW_MAX_SIDE", "ResultStore", "build_ui", "method_choices", "preview", "theme"]
+__all__ = ["PREVIEW_MAX_SIDE", "ResultStore", "build_ui", "method_choices", "preview", "read_uploaded", "theme"]
 
 #: Long side (pixels) of the before/after preview; the download is full size.
 PREVIEW_MAX_SIDE = 2048
@@ -83,16 +83,64 @@ def preview(before: np.ndarray, after: np.ndarray, max_side: int = PREVIEW_MAX_S
     return b, a
 
 
+def read_uploaded(path: str, max_bytes: int, upload_folder: str | None = None) -> bytes:
+    """The bytes of a file the page received, after checking that it really is an upload.
+
+    A request can name any path in a Gradio file reference; Gradio checks it (see
+    :func:`restora.web.app.lock_gradio_paths`) and this checks again, independently: the
+    path must resolve (symlinks followed) inside Gradio's upload folder, be a regular file
+    (not a device, FIFO or folder) and be at most ``max_bytes`` long. Anything else raises
+    :class:`~restora.errors.ImageReadError` without reading a byte of it.
+    """
+    import stat
+
+    from restora.errors import ImageReadError, ImageTooLargeError
+
+    if upload_folder is None:
+        from gradio.utils import get_upload_folder
+
+        upload_folder = get_upload_folder()
+    root = os.path.realpath(upload_folder)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root or real == root:
+        raise ImageReadError("the page accepts only images uploaded through it")
+    try:
+        st = os.stat(real)
+    except OSError:
+        raise ImageReadError("the uploaded file is gone; upload it again") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError("the page accepts only images uploaded through it")
+    if st.st_size > max_bytes:
+        raise ImageTooLargeError(f"The image is larger than this server's limit of {max_bytes:,} bytes.")
+    with open(real, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"The image is larger than this server's limit of {max_bytes:,} bytes.")
+    return data
+
+
 class ResultStore:
     """Result files for the page's download button, in one private temporary folder that is
-    pruned as it goes (older than ``max_age_s`` or beyond ``max_files``) and removed by
-    :meth:`close`."""
+    made on the first save, pruned as it goes (older than ``max_age_s`` or beyond
+    ``max_files``) and removed by :meth:`close`, or when the store is garbage-collected or
+    the process exits (an app that was built but never served leaves nothing behind)."""
 
     def __init__(self, max_age_s: float = 3600.0, max_files: int = 64) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="restora-web-"))
+        self._folder: Path | None = None
+        self._finalizer: Any = None
         self.max_age_s = max_age_s
         self.max_files = max_files
         self._lock = threading.Lock()
+
+    @property
+    def folder(self) -> Path:
+        """The private folder (made now if it does not exist yet)."""
+        if self._folder is None:
+            import weakref
+
+            self._folder = Path(tempfile.mkdtemp(prefix="restora-web-"))
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._folder), True)
+        return self._folder
 
     def save(self, data: bytes, filename: str) -> Path:
         """Write ``data`` as ``filename`` (already a safe name) in a fresh sub-folder."""
@@ -113,7 +161,9 @@ class ResultStore:
                 shutil.rmtree(sub, ignore_errors=True)
 
     def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove the folder and everything in it."""
+        if self._finalizer is not None:
+            self._finalizer()
 
 
 def build_ui(service: RestoreService, *, max_upload_bytes: int, store: ResultStore | None = None) -> Any:
@@ -129,9 +179,7 @@ def build_ui(service: RestoreService, *, max_upload_bytes: int, store: ResultSto
             raise gr.Error("Upload an image first.")
         try:
             options = parse_options(task, None, scale, method, fmt, None)
-            data = Path(path).read_bytes()  # gradio's own upload file; the bytes go through our checks
-            if len(data) > max_upload_bytes:
-                raise gr.Error(f"The image is larger than this server's limit of {max_upload_bytes:,} bytes.")
+            data = read_uploaded(path, max_upload_bytes)  # only Gradio's upload folder, bounded
             done = await service.queue.run(service.restore_upload, data, os.path.basename(path), options)
         except RestoraError as exc:
             raise gr.Error(str(exc)) from None
