@@ -140,3 +140,63 @@ def test_api_warns_about_0_255_floats_but_not_overshoot():
         warnings.simplefilter("error")
         as_image(np.full((4, 4, 3), 1.8, np.float32))  # noise overshoot is legal
         as_image(np.full((4, 4, 3), 255, np.uint8))
+
+
+# ------------------------------------------------------------------ 2. outputs checked before work
+def test_batch_unwritable_report_fails_before_any_work(folder, tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a regular file, so nothing can be created under it")
+    out = tmp_path / "out"
+    for bad in (blocker / "r.json", blocker / "sub" / "r.csv"):
+        code, _, err = run(capsys, "batch", folder, out, *CHEAP, "--report", tmp_path / "ok.json", "--report", bad)
+        assert code == 2 and str(blocker) in one_line_error(err)
+        assert not out.exists() and not (tmp_path / "ok.json").exists()  # nothing was done
+    code, _, err = run(capsys, "batch", folder, out, *CHEAP, "--report", tmp_path)  # a folder
+    assert code == 2 and "report" in one_line_error(err)
+    assert temp_files(tmp_path) == []
+
+
+def test_batch_report_write_failure_is_one_line_and_leaves_no_temp(folder, tmp_path, monkeypatch):
+    from restora.batch import run_batch
+
+    report = run_batch(folder, tmp_path / "out", workers=1, steps=["upscale:bicubic"], scale=2)
+
+    def disk_full(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(ImageWriteError, match=r"r\.json: No space left on device"):
+        report.write(tmp_path / "r.json")
+    monkeypatch.undo()
+    assert temp_files(tmp_path) == [] and not (tmp_path / "r.json").exists()
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ImageWriteError, match="file.txt exists and is not a folder"):
+        report.write(tmp_path / "file.txt" / "r.json")
+
+
+def test_batch_output_folder_under_a_file_is_one_line(folder, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    code, _, err = run(capsys, "batch", folder, tmp_path / "file.txt" / "new", *CHEAP)
+    assert code == 2 and "file.txt" in one_line_error(err)
+    code, _, err = run(capsys, "batch", folder, tmp_path / "file.txt", *CHEAP)  # OUT is a file
+    assert code == 2 and "not a folder" in one_line_error(err)
+    code, _, err = run(capsys, "restore", folder / "im0.png", tmp_path / "file.txt" / "o.png", *CHEAP)
+    assert code == 2 and "file.txt" in one_line_error(err)
+
+
+def test_metrics_csv_checked_before_work_and_written_atomically(folder, tmp_path, capsys):
+    a, b = folder / "im0.png", folder / "im1.png"
+    (tmp_path / "file.txt").write_text("x")
+    code, _, err = run(capsys, "metrics", a, b, "--csv", tmp_path / "file.txt" / "x.csv")
+    assert code == 2 and "file.txt" in one_line_error(err)
+    code, out, err = run(capsys, "metrics", a, b, "--csv", tmp_path / "m.csv")
+    assert code == 0 and "PSNR" in out
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert rows[0].startswith("image,psnr,ssim") and len(rows) == 3
+    code, _, err = run(capsys, "metrics", a, b, "--csv", tmp_path / "m.csv")  # exists
+    assert code == 2 and "--overwrite" in one_line_error(err)
+    code, _, err = run(capsys, "metrics", a, b, "--csv", tmp_path, "--overwrite")  # a folder
+    assert code == 2 and "folder" in one_line_error(err)
+    code, _, err = run(capsys, "metrics", a, b, "--csv", b, "--overwrite")  # the reference image
+    assert code == 2 and "image suffix" in one_line_error(err)
+    assert temp_files(tmp_path) == []

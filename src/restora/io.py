@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import secrets
 import struct
 import threading
 import warnings
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from restora.atomic import create_temp
 from restora.errors import (
     ConfigError,
     ImageReadError,
@@ -902,17 +902,7 @@ def _atomic_write(p: Path, data: bytes, overwrite: bool) -> None:
     folder = p.parent
     tmp: Path | None = None
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        for _ in range(100):
-            candidate = folder / f".{p.name}.{secrets.token_hex(4)}.tmp"
-            try:
-                fd = os.open(candidate, flags, 0o666)  # permissions follow the umask
-            except FileExistsError:
-                continue
-            tmp = candidate
-            break
-        else:
-            raise ImageWriteError(f"cannot write {p}: could not create a temporary file in {folder}")
+        fd, tmp = create_temp(p)  # .<name>.<pid>.<hex>.tmp; permissions follow the umask
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

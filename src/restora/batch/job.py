@@ -23,12 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from restora.errors import InvalidParameterError, RestoraError
+from restora.atomic import atomic_write
+from restora.errors import ImageWriteError, InvalidParameterError, RestoraError
 
 __all__ = [
     "BatchItem",
     "BatchReport",
     "BatchTask",
+    "check_report_path",
     "find_images",
     "plan_tasks",
     "read_task",
@@ -135,52 +137,99 @@ class BatchReport:
         return buf.getvalue()
 
     def write(self, path: PathLike) -> Path:
-        """Write the report atomically: ``.json`` (summary + items) or ``.csv`` (items)."""
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix == ".json":
-            text = json.dumps(self.to_dict(), indent=2)
-        elif suffix == ".csv":
-            text = self.to_csv()
-        else:
-            raise InvalidParameterError(f"report must be a .json or .csv file; got {p.name}")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, p)
-        return p
+        """Write the report atomically: ``.json`` (summary + items) or ``.csv`` (items).
+
+        An existing report is replaced. Raises :class:`InvalidParameterError` for another
+        suffix and :class:`~restora.errors.ImageWriteError` (one line, naming the file) when
+        it cannot be written; no temporary file is left behind.
+        """
+        p = check_report_path(path)
+        text = json.dumps(self.to_dict(), indent=2) if p.suffix.lower() == ".json" else self.to_csv()
+        return atomic_write(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def find_images(in_dir: PathLike, *, recursive: bool = True) -> list[Path]:
+def check_report_path(path: PathLike) -> Path:
+    """Check a report path before the job starts: a ``.json`` or ``.csv`` file name whose
+    folder exists or can be created and is writable. Raises :class:`InvalidParameterError`
+    (suffix) or :class:`~restora.errors.ImageWriteError`; returns the path."""
+    from restora.atomic import check_output_file
+
+    p = Path(path)
+    if p.suffix.lower() not in (".json", ".csv"):
+        raise InvalidParameterError(f"report must be a .json or .csv file; got {p}")
+    return check_output_file(p, "report")
+
+
+def find_images(in_dir: PathLike, *, recursive: bool = True, exclude: PathLike | None = None) -> list[Path]:
     """Image files under ``in_dir`` (suffixes of :data:`restora.io.FORMATS`), sorted;
-    hidden files and folders (names starting with ``.``, e.g. temporary files) are ignored."""
+    hidden files and folders (names starting with ``.``, e.g. temporary files) are ignored,
+    and so is the folder ``exclude`` (e.g. the job's output folder inside ``in_dir``)."""
     from restora.io import FORMATS
 
     root = Path(in_dir)
     if not root.is_dir():
         raise InvalidParameterError(f"{root} is not a folder")
+    skip = _inside(Path(exclude), root) if exclude is not None else None
     pattern = root.rglob("*") if recursive else root.glob("*")
     out = []
     for p in pattern:
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
+        if skip is not None and rel.parts[: len(skip.parts)] == skip.parts:
+            continue
         if p.suffix.lower() in FORMATS and p.is_file():
             out.append(p)
     return sorted(out)
 
 
+def _inside(path: Path, root: Path) -> Path | None:
+    """``path`` relative to ``root`` if it lies strictly inside it (resolved), else None."""
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return rel if rel.parts else None
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve()))
+
+
 def plan_tasks(in_dir: PathLike, out_dir: PathLike, *, format: str | None = None, recursive: bool = True) -> tuple[list[BatchTask], list[BatchItem]]:
     """The (input, output) pairs of a folder job, keeping sub-folders, and the inputs that
-    cannot be done because two of them map to the same output name (as failed items)."""
+    cannot be done because two of them map to the same output name (as failed items).
+
+    Outputs never land on inputs: ``out_dir`` may not be ``in_dir``
+    (:class:`InvalidParameterError`); an ``out_dir`` inside ``in_dir`` is left out of the
+    inputs (earlier outputs are not restored again), and a job in which an output would
+    replace an input file (e.g. ``in_dir`` inside ``out_dir``) is refused as a whole.
+    """
     from restora.pipeline.files import output_path
 
     root, out_root = Path(in_dir), Path(out_dir)
+    if root.is_dir() and _same_place(root, out_root):
+        raise InvalidParameterError(
+            f"the output folder {out_root} is the input folder {root}; restora never writes over its inputs, "
+            "give another output folder"
+        )
     tasks: list[BatchTask] = []
     clashes: list[BatchItem] = []
     seen: dict[str, str] = {}
-    for src in find_images(root, recursive=recursive):
+    sources = find_images(root, recursive=recursive, exclude=out_root)
+    inputs = {os.path.normcase(str(s.resolve())) for s in sources}
+    for src in sources:
         dst = output_path(out_root / src.relative_to(root), format)
+        if os.path.normcase(str(dst.resolve())) in inputs:
+            raise InvalidParameterError(
+                f"the output for {src} would be {dst}, which is one of the inputs; restora never writes over "
+                "its inputs, give an output folder outside the input folder"
+            )
         key = str(dst).lower()
         if key in seen:
             clashes.append(BatchItem(str(src), str(dst), "failed", f"output name clash: {seen[key]} also becomes {dst.name}"))
@@ -214,7 +263,7 @@ def write_task(task: BatchTask, image: np.ndarray, info: Any, *, quality: int, o
     from restora.io import write_image
 
     t0 = time.perf_counter()
-    Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(Path(task.dst).parent)
     write_image(task.dst, image, info=info, quality=quality, overwrite=overwrite)
     return time.perf_counter() - t0
 
@@ -238,6 +287,13 @@ def restore_one(pipeline: Any, task: BatchTask, *, quality: int = 95, overwrite:
         item.error = _error_text(exc)
     item.seconds = time.perf_counter() - t0
     return item
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageWriteError(f"cannot create the output folder {folder}: {e.strerror or e}") from None
 
 
 # ----------------------------------------------------------------------------- the job
@@ -265,8 +321,12 @@ def start_ledger(
 ) -> tuple[Ledger, list[BatchTask]]:
     """List the job (:func:`plan_tasks`), create ``out_root``, record name clashes and (unless
     ``overwrite``) existing outputs as finished, and return the ledger and the tasks left to run."""
+    from restora.atomic import check_output_folder, remove_stale_temps
+
+    check_output_folder(out_root)
     tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
-    out_root.mkdir(parents=True, exist_ok=True)
+    _make_folder(out_root)
+    remove_stale_temps(out_root)  # left by a killed run: only restora's own, stale ones
     ledger = Ledger(tasks, len(tasks) + len(clashes), progress)
     for c in clashes:
         ledger.finish(c)
@@ -307,6 +367,8 @@ def run_batch(
     out_root = Path(out_dir)
     if out_root.exists() and not out_root.is_dir():
         raise InvalidParameterError(f"{out_root} exists and is not a folder")
+    if not Path(in_dir).is_dir():
+        raise InvalidParameterError(f"input {in_dir} is not a folder")
     t_start = time.perf_counter()
     ledger, todo = start_ledger(in_dir, out_root, format=format, recursive=recursive, overwrite=overwrite, progress=progress)
     finish = ledger.finish

@@ -7,6 +7,7 @@ and the mean; ``--csv`` writes the same rows. Conventions: docs/metrics.md.
 from __future__ import annotations
 
 import csv as csv_module
+import io
 import math
 from pathlib import Path
 from typing import Optional
@@ -15,7 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from restora.errors import InvalidParameterError, MissingResourceError, OutputExistsError, RestoraError
+from restora.atomic import atomic_write, check_output_file
+from restora.cli._paths import same_file
+from restora.errors import InvalidParameterError, MissingResourceError, RestoraError
+from restora.io import FORMATS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,8 +67,13 @@ def metrics_command(
     from restora.metrics._imread import read_rgb_or_gray
 
     names = parse_metric_names(metrics)
-    if csv is not None and csv.exists() and not overwrite:
-        raise OutputExistsError(f"{csv} exists; pass --overwrite to replace it")
+    if csv is not None:  # before any work: an unwritable CSV must not fail the run at its end
+        if csv.suffix.lower() in FORMATS:
+            raise InvalidParameterError(f"--csv {csv} has an image suffix; give a .csv file name")
+        for image_path in (restored, reference):
+            if image_path is not None and same_file(csv, image_path):
+                raise InvalidParameterError(f"--csv {csv} is one of the inputs; restora never writes over its input")
+        check_output_file(csv, "--csv file", overwrite=overwrite)
     if any(n in ("lpips", "fid") for n in names):
         device = _resolve_device(device)
     per_image = [n for n in names if n != "fid"]
@@ -118,16 +127,19 @@ def metrics_command(
 
     if csv is not None:
         header = ["image"] + per_image + (["fid"] if fid_value is not None else []) + ["error"]
-        with open(csv, "w", newline="", encoding="utf-8") as fh:
-            w = csv_module.writer(fh)
-            w.writerow(header)
-            for name, v in rows:
-                if isinstance(v, dict):
-                    w.writerow([name] + [repr(v[n]) for n in per_image] + ([""] if fid_value is not None else []) + [""])
-                else:
-                    w.writerow([name] + [""] * len(per_image) + ([""] if fid_value is not None else []) + [v])
-            w.writerow([f"mean ({len(good)})"] + [repr(means[n]) if means else "" for n in per_image]
-                       + ([repr(fid_value)] if fid_value is not None else []) + [""])
+        fh = io.StringIO()
+        # the rows go to memory, then to the file atomically
+        w = csv_module.writer(fh)
+        w.writerow(header)
+        for name, v in rows:
+            if isinstance(v, dict):
+                w.writerow([name] + [repr(v[n]) for n in per_image] + ([""] if fid_value is not None else []) + [""])
+            else:
+                w.writerow([name] + [""] * len(per_image) + ([""] if fid_value is not None else []) + [v])
+        w.writerow([f"mean ({len(good)})"] + [repr(means[n]) if means else "" for n in per_image]
+                   + ([repr(fid_value)] if fid_value is not None else []) + [""])
+        text = fh.getvalue()
+        atomic_write(csv, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
         err_console.print(f"wrote {csv}")
     if per_image and not good:
         raise InvalidParameterError("no image could be measured (see the errors above)")
