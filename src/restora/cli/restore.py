@@ -168,19 +168,22 @@ def restore_cmd(
         plan = pipe.plan(image, path=src, **plan_options)
         print_result(src, None, plan, show_times=False)
         return
-    if dst.is_dir() is False and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    if compare is not None and not overwrite and compare.exists():
-        raise InvalidParameterError(f"{compare} already exists; pass --overwrite to replace it")
-    with console.status(f"restoring {src.name} ...", spinner="dots"):
-        result = restore_file(src, out, pipeline=pipe, overwrite=overwrite, format=format, quality=quality, **plan_options)
+    from restora.cli._paths import make_parent, same_file
     from restora.pipeline.files import output_path
 
+    make_parent(output_path(out, format))
+    if compare is not None:
+        if same_file(compare, src) or same_file(compare, output_path(out, format)):
+            raise InvalidParameterError(f"--compare {compare} must differ from IN and OUT; restora never writes over its input")
+        make_parent(compare, "comparison image")
+        if not overwrite and compare.exists():
+            raise InvalidParameterError(f"{compare} already exists; pass --overwrite to replace it")
+    with console.status(f"restoring {src.name} ...", spinner="dots"):
+        result = restore_file(src, out, pipeline=pipe, overwrite=overwrite, format=format, quality=quality, **plan_options)
     written = output_path(out, format)
     print_result(src, written, result)
     if compare is not None:
         before, _ = read_image_info(src)
-        compare.parent.mkdir(parents=True, exist_ok=True)
         write_compare(compare, before, result.image, overwrite=overwrite)
         console.print(f"  comparison: {compare}", highlight=False)
 
@@ -252,9 +255,10 @@ def batch_cmd(
         raise InvalidParameterError(f"--engine must be local or ray; got {engine!r}")
     if not in_dir.is_dir():
         raise InvalidParameterError(f"{in_dir} is not a folder")
-    for r in report:
-        if r.suffix.lower() not in (".json", ".csv"):
-            raise InvalidParameterError(f"--report must end in .json or .csv; got {r}")
+    from restora.batch import check_report_path
+
+    for r in report:  # before any work: an unwritable report must not fail the job at its end
+        check_report_path(r)
     plan_options = _plan_options(scale, target_size, steps)
     pipeline_options = _pipeline_options(device, model, prefer, tile, time_budget)
     failures: list[Any] = []
