@@ -200,3 +200,60 @@ def test_metrics_csv_checked_before_work_and_written_atomically(folder, tmp_path
     code, _, err = run(capsys, "metrics", a, b, "--csv", b, "--overwrite")  # the reference image
     assert code == 2 and "image suffix" in one_line_error(err)
     assert temp_files(tmp_path) == []
+
+
+# ------------------------------------------------------------------ 3. never write over an input
+def test_restore_refuses_to_overwrite_its_input(folder, tmp_path, capsys):
+    src = folder / "im0.png"
+    before = src.read_bytes()
+    for dst in (src, folder, tmp_path / ".." / tmp_path.name / "in" / "im0.png"):
+        code, _, err = run(capsys, "restore", src, dst, *CHEAP, "--overwrite")
+        assert code == 2 and "never writes over its input" in one_line_error(err)
+    os.link(src, tmp_path / "hard.png")  # a hard link is the same file
+    code, _, err = run(capsys, "restore", src, tmp_path / "hard.png", *CHEAP, "--overwrite")
+    assert code == 2 and "never writes over" in one_line_error(err)
+    code, _, err = run(capsys, "restore", src, tmp_path / "o.png", *CHEAP, "--compare", src, "--overwrite")
+    assert code == 2 and "--compare" in one_line_error(err)
+    assert src.read_bytes() == before and not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_batch_into_its_own_folder_is_an_error(folder, capsys, overwrite):
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    args = ["--overwrite"] if overwrite else []
+    for cmd in ("batch", "restore"):
+        code, _, err = run(capsys, cmd, folder, folder, *CHEAP, *args)
+        assert code == 2 and "input folder" in one_line_error(err)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_batch_output_inside_input_skips_earlier_outputs_and_input_inside_output_is_refused(folder, capsys):
+    out = folder / "restored"
+    for _ in range(2):  # the second run must not restore the first run's outputs
+        code, _, err = run(capsys, "batch", folder, out, *CHEAP, "--overwrite")
+        assert code == 0, err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        "im0.png", "im1.png", "restored/im0.png", "restored/im1.png"]
+    # IN inside OUT: IN/sub/x.png (IN = OUT/sub) becomes OUT/sub/x.png, which is the input
+    # IN/x.png: the job is refused before any work
+    inner = folder / "sub"
+    (inner / "sub").mkdir(parents=True)
+    write_image(inner / "x.png", tiny(3))
+    write_image(inner / "sub" / "x.png", tiny(4))
+    before = (inner / "x.png").read_bytes()
+    code, _, err = run(capsys, "batch", inner, folder, *CHEAP, "--overwrite")
+    assert code == 2 and "one of the inputs" in one_line_error(err)
+    assert (inner / "x.png").read_bytes() == before
+
+
+def test_other_commands_refuse_their_input_via_a_link(folder, tmp_path, capsys):
+    src = folder / "im0.png"
+    os.link(src, tmp_path / "hard.png")
+    before = src.read_bytes()
+    for cmd in (["denoise", src, tmp_path / "hard.png", "--sigma", "5"],
+                ["upscale", src, tmp_path / "hard.png", "-m", "bicubic", "--scale", "2"],
+                ["deblur", src, tmp_path / "hard.png", "-m", "blind", "--kernel-size", "5"],
+                ["degrade", src, tmp_path / "hard.png", "--sigma", "5"]):
+        code, _, err = run(capsys, *cmd, "--overwrite")
+        assert code == 2 and "never writes over its input" in one_line_error(err), cmd
+    assert src.read_bytes() == before

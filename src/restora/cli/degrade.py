@@ -24,7 +24,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from restora.atomic import check_output_folder
 from restora.cli._failures import exit_if_failed
+from restora.cli._paths import check_output_folder_exists, same_file
 from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
@@ -194,8 +196,9 @@ def degrade(
         return
     if dst.is_dir():
         dst = dst / src.name
-    if dst.resolve() == src.resolve():
+    if same_file(src, dst) or same_file(src, _sidecar(dst)):
         raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
+    check_output_folder_exists(dst)
     if not overwrite:
         for p in (dst, _sidecar(dst)):
             if os.path.lexists(p):
@@ -215,8 +218,9 @@ def _run_folder(src: Path, dst: Path, fn: Degrader, what: str, seed: int, overwr
 
     if dst.exists() and not dst.is_dir():
         raise ConfigError(f"OUT {dst} must be a folder when IN is a folder")
-    if dst.resolve() == src.resolve():
+    if same_file(src, dst):
         raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
+    check_output_folder(dst)
     files = list_images(src)
     if not files:
         raise ConfigError(f"no images found in {src}")

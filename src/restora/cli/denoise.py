@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from restora.cli._failures import exit_if_failed
-from restora.cli._paths import check_file_pair
+from restora.atomic import check_output_folder
+from restora.cli._paths import check_file_pair, same_file
 from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
@@ -121,8 +122,9 @@ def _run_folder(src: Path, dst: Path, fn: _Denoisers, method: str, sigma: Option
 
     if dst.exists() and not dst.is_dir():
         raise ConfigError(f"OUT {dst} must be a folder when IN is a folder")
-    if dst.resolve() == src.resolve():
+    if same_file(src, dst):
         raise ConfigError(f"OUT must differ from IN ({src}); restora never writes over its input")
+    check_output_folder(dst)
     files = list_images(src)
     if not files:
         raise ConfigError(f"no images found in {src}")
