@@ -257,3 +257,74 @@ def test_other_commands_refuse_their_input_via_a_link(folder, tmp_path, capsys):
         code, _, err = run(capsys, *cmd, "--overwrite")
         assert code == 2 and "never writes over its input" in one_line_error(err), cmd
     assert src.read_bytes() == before
+
+
+# ------------------------------------------------------------------ 4. absurd numbers, stale temps
+def test_degrade_huge_blur_is_refused_and_kernels_are_capped(folder, tmp_path, capsys):
+    from restora.degrade import MAX_KERNEL_SIZE, defocus_kernel, gaussian_kernel, motion_kernel
+
+    code, _, err = run(capsys, "degrade", folder / "im0.png", tmp_path / "o.png", "--blur", "1e9")
+    assert code == 2 and "--blur" in err and "Traceback" not in err
+    code, _, err = run(capsys, "degrade", folder / "im0.png", tmp_path / "o.png", "--blur", "100")
+    assert code == 0, err
+    record = json.loads((tmp_path / "o.png.json").read_text())
+    side = len(next(s for s in record["steps"] if s["op"] == "blur")["kernel"])
+    assert side == 2 * 16 + 1  # capped by the 12 x 16 image, not 601 taps
+    for make in (lambda: gaussian_kernel(2 * 10**9 + 1, 1e9), lambda: defocus_kernel(1e9),
+                 lambda: motion_kernel(size=10**7 + 1, rng=0)):
+        with pytest.raises(InvalidParameterError, match=f"at most {MAX_KERNEL_SIZE}"):
+            make()
+    k = defocus_kernel(400.0)  # a coarser sub-pixel grid keeps big disks cheap
+    assert k.shape == (801, 801) and abs(k.sum() - 1) < 1e-9
+    code, _, err = run(capsys, "degrade", folder / "im0.png", tmp_path / "s.png", "--scale", "1000")
+    assert code == 2 and "--scale 1000" in one_line_error(err)
+
+
+@pytest.mark.parametrize("sigma", [0, 1, 100, 233, 240, 255])
+def test_nlm_works_over_the_whole_sigma_range(sigma):
+    from restora.classical.denoise import nlm
+
+    img = tiny(c=1)
+    out = nlm(img, sigma=sigma)
+    assert out.shape == img.shape and np.isfinite(out).all()
+    if sigma >= 100:
+        assert out.std() < img.std()  # it still smooths
+    with pytest.raises(InvalidParameterError, match="sigma"):
+        nlm(img, sigma=256)
+
+
+def test_denoise_cli_nlm_sigma_255(folder, tmp_path, capsys):
+    code, out, err = run(capsys, "denoise", folder / "im0.png", tmp_path / "d.png", "-m", "nlm", "--sigma", "255")
+    assert code == 0 and "nlm" in out, err
+
+
+def test_batch_removes_only_stale_temp_files_of_the_atomic_writer(folder, tmp_path, capsys):
+    from restora.atomic import temp_path
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    old = time.time() - 2 * 3600
+    dead_pid = 2**22 + 12345  # above the usual pid_max: no such process
+    stale = {
+        out / f".im0.png.{dead_pid}.0123abcd.tmp": 120,  # writer gone, 2 minutes old
+        out / "sub" / ".x.png.{}.89abcdef.tmp".format(os.getpid()): None,  # 2 hours old
+        out / ".y.png.deadbeef.tmp": None,  # the older io pattern, 2 hours old
+    }
+    keep = {
+        out / f".fresh.png.{dead_pid}.0123abcd.tmp": 0,  # writer gone but just written
+        temp_path(out / "live.png"): 120,  # this process is alive and the file is recent
+        out / ".notes.txt.tmp": None,  # not the writer's pattern
+        out / ".a.png.dead.tmp": None,
+        out / "user.tmp": None,
+        out / ".im1.png.12.0123ABCD.tmp": None,  # upper-case hex: not ours
+    }
+    for p, age in {**stale, **keep}.items():
+        p.write_bytes(b"partial")
+        t = old if age is None else time.time() - age
+        os.utime(p, (t, t))
+    (out / ".dir.png.1.0123abcd.tmp").mkdir()  # a folder is never removed
+    code, _, err = run(capsys, "batch", folder, out, *CHEAP)
+    assert code == 0, err
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in keep) and (out / ".dir.png.1.0123abcd.tmp").is_dir()
+    assert (out / "im0.png").is_file() and (out / "im1.png").is_file()

@@ -307,29 +307,32 @@ def nlm(
     """Non-local means (Buades et al. 2005) on float data, scikit-image's fast mode.
 
     Patch distances are reduced by ``2 sigma^2`` before weighting (the unbiased distance).
-    ``h`` is in [0, 1] units. Rule: ``h = (0.7 - 0.003 sigma) sigma / 255``, ``patch_size =
-    5`` for sigma <= 30 else ``7``, ``patch_distance = 6`` (13 x 13 search window; 19 x 19
-    is 2-3 times slower for at most 0.05 dB). Colour images (patch distances averaged over the
-    channels) use 0.88 times that ``h``.
+    ``h`` is in [0, 1] units. Rule: ``h = (0.7 - 0.003 min(sigma, 100)) sigma / 255`` (tuned
+    at sigma 10-50; above 100 it grows as ``0.4 sigma / 255``, so it stays positive over the
+    whole range [0, 255]), ``patch_size = 5`` for sigma <= 30 else ``7``, ``patch_distance = 6``
+    (13 x 13 search window; 19 x 19 is 2-3 times slower for at most 0.05 dB). Colour images
+    (patch distances averaged over the channels) use 0.88 times that ``h``.
     """
     from skimage.restoration import denoise_nl_means
 
     img, s = _prepare(image, sigma)
     if h is None:
-        h = (0.7 - 0.003 * s) * s / 255.0 * (0.88 if img.shape[2] == 3 else 1.0)
+        h = (0.7 - 0.003 * min(s, 100.0)) * s / 255.0 * (0.88 if img.shape[2] == 3 else 1.0)
     if patch_size is None:
         patch_size = 5 if s <= 30 else 7
     if patch_distance is None:
         patch_distance = 6
     h = check_range("h", h, 0, None)
+    patch_size = int(check_range("patch_size", patch_size, 1, 63))
+    patch_distance = int(check_range("patch_distance", patch_distance, 1, 100))
     if h == 0:
         return img.copy()
     out = denoise_nl_means(
         img,
         h=h,
         sigma=s / 255.0,
-        patch_size=int(patch_size),
-        patch_distance=int(patch_distance),
+        patch_size=patch_size,
+        patch_distance=patch_distance,
         fast_mode=True,
         channel_axis=-1,
     )

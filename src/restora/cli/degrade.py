@@ -34,6 +34,8 @@ err_console = Console(stderr=True)
 
 NAMED_PIPELINES = ("realesrgan", "bsrgan", "classical")
 _LOSSY = (".jpg", ".jpeg", ".webp")
+#: Largest --blur sigma (pixels): its 6-sigma kernel (601 taps) stays within the kernel limit.
+MAX_BLUR = 100.0
 
 
 def image_seed(seed: int, name: str) -> int:
@@ -87,11 +89,20 @@ def _build(pipeline: str | None, preset: str | None, scale: int | None, sigma: f
         return f"{pipeline} x{sc}", lambda img, s: fn(img, sc, s)
     if pipeline == "classical":
         sc = 1 if scale is None else scale
-        kernel = None
-        if blur is not None and blur > 0:
-            kernel = D.gaussian_kernel(2 * int(np.ceil(3 * blur)) + 1, blur)
+        blurred = blur is not None and blur > 0
+        full_size = 2 * int(np.ceil(3 * blur)) + 1 if blurred else 1
+        kernels: dict[int, np.ndarray] = {}
 
         def classical(img: np.ndarray, s: int) -> tuple[np.ndarray, dict[str, Any]]:
+            if sc > min(img.shape[:2]):
+                raise InvalidParameterError(
+                    f"--scale {sc} is larger than the image ({img.shape[1]} x {img.shape[0]} pixels)")
+            kernel = None
+            if blurred:  # 6 sigma wide, but never wider than the image needs
+                size = D.fit_kernel_size(full_size, img.shape)
+                kernel = kernels.get(size)
+                if kernel is None:
+                    kernel = kernels[size] = D.gaussian_kernel(size, blur)
             out, rec = D.classical_degradation(img, kernel=kernel, scale=sc, sigma=sigma or 0.0, rng=s,
                                                downsample=downsample)
             if quality is not None:
@@ -101,7 +112,7 @@ def _build(pipeline: str | None, preset: str | None, scale: int | None, sigma: f
                 rec["quality"] = quality
             return out, rec
 
-        parts = [f"x{sc} ({downsample})" if sc > 1 else None, f"blur sigma {blur}" if kernel is not None else None,
+        parts = [f"x{sc} ({downsample})" if sc > 1 else None, f"blur sigma {blur}" if blurred else None,
                  f"noise sigma {sigma}" if sigma else None, f"JPEG q{quality}" if quality is not None else None]
         return "classical " + ", ".join(p for p in parts if p), classical
     # a YAML pipeline file
@@ -173,9 +184,9 @@ def degrade(
     scale: Optional[int] = typer.Option(
         None, "--scale", "-s", min=1, help="Downscaling factor (realesrgan/bsrgan default 4, classical 1)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Base seed; each image's seed mixes in its file name."),
-    sigma: Optional[float] = typer.Option(None, "--sigma", min=0, help="classical: Gaussian noise sigma (8-bit levels)."),
+    sigma: Optional[float] = typer.Option(None, "--sigma", min=0, max=255, help="classical: Gaussian noise sigma (8-bit levels, 0-255)."),
     quality: Optional[int] = typer.Option(None, "--quality", min=1, max=100, help="classical: final JPEG quality."),
-    blur: Optional[float] = typer.Option(None, "--blur", min=0, help="classical: Gaussian blur kernel sigma (pixels)."),
+    blur: Optional[float] = typer.Option(None, "--blur", min=0, max=MAX_BLUR, help=f"classical: Gaussian blur kernel sigma (pixels, 0-{MAX_BLUR:g})."),
     downsample: str = typer.Option("bicubic", "--downsample", help="classical: bicubic (MATLAB) or direct (decimation)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs and sidecars."),
     list_presets: bool = typer.Option(False, "--list-presets", help="List the presets and exit."),

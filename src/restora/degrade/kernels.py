@@ -33,7 +33,9 @@ __all__ = [
     "kernel_covariance",
     "kernel_center",
     "pad_kernel",
+    "fit_kernel_size",
     "KERNEL_KINDS",
+    "MAX_KERNEL_SIZE",
 ]
 
 #: Kinds accepted by :func:`random_kernel`.
@@ -57,6 +59,9 @@ KERNEL_KINDS: tuple[str, ...] = (
 )
 
 # Camera-shake walk: canonical length and number of steps, and the anxiety at intensity 1.
+#: Largest kernel side (pixels) the kernel makers accept; bounds their memory (a Gaussian of
+#: sigma 1e9 would otherwise ask for tens of GiB).
+MAX_KERNEL_SIZE = 1001
 _MOTION_CANON_LENGTH = 60.0
 _MOTION_STEPS = 2000
 _MAX_ANXIETY = 0.005
@@ -72,7 +77,19 @@ _REALESRGAN_PROBS = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 def _check_size(size: Any, name: str = "size") -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
         raise InvalidParameterError(f"{name} must be a positive odd integer, got {size!r}")
+    if size > MAX_KERNEL_SIZE:
+        raise InvalidParameterError(
+            f"{name} must be at most {MAX_KERNEL_SIZE} (kernel side in pixels), got {size!r}; "
+            "a blur that wide leaves no image detail (use a smaller sigma, radius or length)"
+        )
     return int(size)
+
+
+def fit_kernel_size(size: int, image_shape: Sequence[int]) -> int:
+    """``size`` reduced to the largest odd side a kernel needs for an image of
+    ``image_shape`` (H, W, ...): ``2 * max(H, W) + 1``; wider taps never meet the image."""
+    h, w = int(image_shape[0]), int(image_shape[1])
+    return int(min(int(size), 2 * max(h, w, 1) + 1))
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +194,8 @@ def defocus_kernel(radius: float, size: int | None = None) -> np.ndarray:
     """Out-of-focus blur: a uniform disk of ``radius`` pixels, anti-aliased by area coverage.
 
     Each entry is the fraction of its pixel square covered by the disk (estimated with a
-    16 x 16 sub-pixel grid), normalised to sum 1. ``size`` defaults to ``2*ceil(radius)+1``;
+    16 x 16 sub-pixel grid, coarser above 256 pixels so the grid stays under 4096 x 4096
+    samples), normalised to sum 1. ``size`` defaults to ``2*ceil(radius)+1``;
     ``radius = 0`` gives the identity (delta) kernel.
     """
     r = check_range("radius", radius, 0, None)
@@ -188,7 +206,7 @@ def defocus_kernel(radius: float, size: int | None = None) -> np.ndarray:
         k = np.zeros((size, size))
         k[size // 2, size // 2] = 1.0
         return k
-    ss = 16
+    ss = max(2, min(16, 4096 // size))
     sub = (np.arange(size * ss, dtype=np.float64) + 0.5) / ss - size / 2.0  # sub-sample centres
     inside = (sub[:, None] ** 2 + sub[None, :] ** 2) <= r * r
     k = inside.reshape(size, ss, size, ss).sum(axis=(1, 3)).astype(np.float64)
