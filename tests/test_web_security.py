@@ -331,3 +331,26 @@ def test_create_app_leaves_no_temp_folder_behind():
     del app
     gc.collect()
     assert set(Path(tempfile.gettempdir()).glob("restora-web-*")) <= before
+
+
+def test_memory_bound_refuses_a_huge_upscale_before_queueing():
+    from fastapi.testclient import TestClient
+
+    from restora.web.service import estimate_job_bytes
+
+    pipe = FakePipeline()
+    # 600 x 600 x2 needs 4*3*(2*0.36M + 2*1.44M) = 43 MB: refused under a 40 MB budget, allowed at 64 MB
+    assert estimate_job_bytes(600, 600, 3, 2) == 4 * 3 * (2 * 360_000 + 2 * 1_440_000)
+    arr = np.zeros((600, 600, 3), np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    c = TestClient(create_app(pipe, ui=False, max_job_bytes=40 * 2**20), raise_server_exceptions=False)
+    r = c.post("/api/v1/restore", files={"image": ("big.png", buf.getvalue(), "image/png")},
+               data={"steps": "upscale:nearest", "scale": "2"})
+    assert r.status_code == 413 and "GiB of memory" in r.json()["error"]
+    assert pipe.plan_calls == []  # refused from the header, before any decoding or planning
+    assert c.get("/api/v1/health").json()["limits"]["max_job_bytes"] == 40 * 2**20
+    ok = TestClient(create_app(pipe, ui=False, max_job_bytes=64 * 2**20), raise_server_exceptions=False)
+    r = ok.post("/api/v1/restore", files={"image": ("big.png", buf.getvalue(), "image/png")},
+                data={"steps": "upscale:nearest", "scale": "2"})
+    assert r.status_code == 200 and r.headers["X-Restora-Output-Size"] == "1200x1200"

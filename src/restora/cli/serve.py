@@ -27,6 +27,9 @@ def serve(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest upload in MiB (413 above)."),
     max_pixels: float = typer.Option(40e6, "--max-pixels", help="Largest image in pixels (413 above), e.g. 40e6."),
+    max_job_memory_mb: float = typer.Option(
+        2048.0, "--max-job-memory-mb", help="Working memory one restoration may need, in MiB (413 above)."
+    ),
     max_concurrency: int = typer.Option(1, "--max-concurrency", help="Restorations run at once."),
     queue_size: int = typer.Option(8, "--queue-size", help="Requests that may wait; more get 503."),
     no_ui: bool = typer.Option(False, "--no-ui", help="Serve only the REST API (no Gradio page)."),
@@ -43,8 +46,8 @@ def serve(
         ) from None
     if not 1 <= port <= 65535:
         raise InvalidParameterError(f"--port must be 1-65535, got {port}")
-    if max_upload_mb <= 0 or max_pixels < 1:
-        raise InvalidParameterError("--max-upload-mb and --max-pixels must be positive")
+    if max_upload_mb <= 0 or max_pixels < 1 or max_job_memory_mb <= 0:
+        raise InvalidParameterError("--max-upload-mb, --max-pixels and --max-job-memory-mb must be positive")
     ui = not no_ui
     try:
         import gradio  # noqa: F401
@@ -58,6 +61,7 @@ def serve(
         device=device,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_pixels=int(max_pixels),
+        max_job_bytes=int(max_job_memory_mb * 1024 * 1024),
         max_concurrency=max_concurrency,
         queue_size=queue_size,
         ui=ui,

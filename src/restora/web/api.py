@@ -257,10 +257,12 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     """The ``/api/v1`` routes bound to ``service``."""
     router = APIRouter(prefix="/api/v1")
 
-    async def _checked(image: UploadFile | None) -> tuple[bytes, str]:
+    async def _checked(image: UploadFile | None, scale: int | None = None) -> tuple[bytes, str]:
         data, name = await _read_upload(image, max_upload_bytes)
-        # Cheap checks (type, header size) before the request takes a place in the queue.
-        peek_upload(data, max_pixels=service.max_pixels, name=name)
+        # Cheap checks (type, header size, memory) before the request takes a place in the queue.
+        _fmt, width, height = peek_upload(data, max_pixels=service.max_pixels, name=name)
+        if width and height:
+            service.check_size(width, height, 3, scale, name)  # alpha is checked after decoding
         return data, name
 
     @router.post(
@@ -286,7 +288,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     ) -> Response:
         await reject_unknown_fields(request, RESTORE_FIELDS)
         options = parse_options(task, steps, scale, model, format, quality)
-        data, name = await _checked(image)
+        data, name = await _checked(image, options.scale)
         done = await run_job(request, service, service.restore_upload, data, name, options)
         return Response(content=done.data, media_type=done.content_type, headers=done.headers())
 
@@ -327,6 +329,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
                     "max_upload_bytes": max_upload_bytes,
                     "max_pixels": service.max_pixels,
                     "max_output_pixels": service.max_output_pixels,
+                    "max_job_bytes": service.max_job_bytes,
                 },
             }
         )

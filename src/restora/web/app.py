@@ -44,6 +44,7 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_output_pixels: int | None = None,
+    max_job_bytes: int | None = None,
     max_concurrency: int = 1,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     ui: bool = True,
@@ -54,7 +55,8 @@ def create_app(
     ``plan``/``run`` methods, e.g. a test double) used for every request; None creates
     ``RestorePipeline(device=device)``. Limits: uploads over ``max_upload_bytes`` or over
     ``max_pixels`` pixels get 413, as do results over ``max_output_pixels`` (default
-    ``4 * max_pixels``). At most ``max_concurrency`` restorations run at once and at most
+    ``4 * max_pixels``) or whose working memory would be over ``max_job_bytes`` (default
+    2 GiB, see :func:`restora.web.service.estimate_job_bytes`). At most ``max_concurrency`` restorations run at once and at most
     ``queue_size`` wait; further requests get 503.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -69,6 +71,9 @@ def create_app(
     max_upload_bytes = _positive("max_upload_bytes", max_upload_bytes)
     max_pixels = _positive("max_pixels", max_pixels)
     max_output_pixels = _positive("max_output_pixels", max_output_pixels or 4 * max_pixels)
+    from restora.web.service import DEFAULT_MAX_JOB_BYTES
+
+    max_job_bytes = _positive("max_job_bytes", max_job_bytes or DEFAULT_MAX_JOB_BYTES)
     check_range("max_concurrency", max_concurrency, 1, 64)
     check_range("queue_size", queue_size, 0, 10_000)
     if pipeline is None:
@@ -76,7 +81,9 @@ def create_app(
 
         pipeline = RestorePipeline(device=device)
     queue = WorkQueue(int(max_concurrency), int(queue_size))
-    service = RestoreService(pipeline, max_pixels=max_pixels, max_output_pixels=max_output_pixels, queue=queue)
+    service = RestoreService(
+        pipeline, max_pixels=max_pixels, max_output_pixels=max_output_pixels, queue=queue, max_job_bytes=max_job_bytes
+    )
 
     from restora.restorers import list_restorers
 

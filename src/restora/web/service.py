@@ -27,8 +27,28 @@ __all__ = [
     "RestoreOptions",
     "RestoreService",
     "Restored",
+    "estimate_job_bytes",
     "parse_options",
 ]
+
+#: Default memory budget of one running restoration (bytes): see :func:`estimate_job_bytes`.
+DEFAULT_MAX_JOB_BYTES = 2 * 1024**3
+
+
+def estimate_job_bytes(width: int, height: int, channels: int, scale: int | None = None) -> int:
+    """Peak working memory of one restoration of a ``width x height`` image with ``channels``
+    planes, upscaled by ``scale`` (bytes, roughly).
+
+    Two float32 copies of the input (decoded and working) plus two of the output (the result
+    and its 8/16-bit encoding buffers), 4 bytes per sample: ``4 C (2 P_in + 2 P_out)``. Fitted
+    to the measured peak of the worst case found (a 6000 x 6000 PNG upscaled x2 by nearest
+    neighbour: 4.2 GB above the idle server; this gives 4.3 GB,
+    ``benchmarks/bench_web_memory.py``).
+    """
+    s = max(1, int(scale or 1))
+    pin = int(width) * int(height)
+    return 4 * max(1, int(channels)) * (2 * pin + 2 * pin * s * s)
+
 
 #: Choices of the ``task`` field; ``auto`` lets the planner decide.
 TASKS = ("auto", "denoise", "jpeg", "deblur", "upscale")
@@ -247,22 +267,35 @@ class RestoreService:
         max_pixels: int,
         max_output_pixels: int,
         queue: WorkQueue,
+        max_job_bytes: int = DEFAULT_MAX_JOB_BYTES,
     ) -> None:
         self.pipeline = pipeline
         self.max_pixels = int(max_pixels)
         self.max_output_pixels = int(max_output_pixels)
+        self.max_job_bytes = int(max_job_bytes)
         self.queue = queue
         self.started = time.time()
 
     # ----------------------------------------------------------------- internals
 
-    def _check_output(self, width: int, height: int, scale: int | None, name: str) -> None:
+    def check_size(self, width: int, height: int, channels: int, scale: int | None, name: str) -> None:
+        """Refuse (:class:`ImageTooLargeError`, 413) a job whose result is over
+        ``max_output_pixels`` or whose working memory (:func:`estimate_job_bytes`) is over
+        ``max_job_bytes``: checked from the header before the job takes a place in the queue,
+        and again after decoding with the real channel count."""
         s = scale or 1
         out = width * height * s * s
         if out > self.max_output_pixels:
             raise ImageTooLargeError(
                 f"upload {name!r} would be {width * s} x {height * s} = {out:,} pixels after "
                 f"x{s} upscaling, over this server's output limit of {self.max_output_pixels:,}"
+            )
+        need = estimate_job_bytes(width, height, channels, s)
+        if need > self.max_job_bytes:
+            raise ImageTooLargeError(
+                f"upload {name!r} ({width} x {height}{f', x{s}' if s > 1 else ''}) would need about "
+                f"{need / 2**30:.1f} GiB of memory, over this server's limit of {self.max_job_bytes / 2**30:.1f} GiB "
+                "per restoration; send a smaller image or a smaller scale"
             )
 
     def _plan(self, image: np.ndarray, path: Path | None, options: RestoreOptions) -> Any:
@@ -306,7 +339,7 @@ class RestoreService:
 
         def work(upload: Any, path: Path, t_decode: float) -> Restored:
             h, w = upload.image.shape[:2]
-            self._check_output(w, h, options.scale, upload.name)
+            self.check_size(w, h, int(upload.image.shape[2]), options.scale, upload.name)
             result, timings = self.restore_array(upload.image, options, path=path)
             t0 = time.perf_counter()
             data_out = encode_image(result.image, options.format, quality=options.quality, info=upload.info)
