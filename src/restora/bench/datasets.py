@@ -22,6 +22,9 @@ KNOWN_DATASETS: dict[str, tuple[str, str]] = {
     "CBSD68": ("RGB", "colour denoising"),
     "LIVE1": ("RGB (scored on Y)", "JPEG"),
     "classic5": ("gray", "JPEG"),
+    "Kodak24": ("RGB", "colour denoising, restore-auto"),
+    "PolyU": ("RGB pairs (real/mean)", "real-noise denoising"),
+    "Levin": ("gray, 4 images x 8 kernels", "blind deblurring"),
 }
 
 
@@ -59,7 +62,12 @@ def resolve_dataset(spec: str | os.PathLike[str], task: BenchTask, *, limit: int
                 f"unknown dataset {text!r} (not a known set nor a folder); valid for {task.name}: {valid} (or a folder of images)"
             )
         name = folder.name or text
-    images = list_images(folder)
+    if task.pairing is not None:  # stored pairs: the task lists its files and remembers their partners
+        collected = task.pairing.collect(folder)
+        task.pairing.infos.update({Path(p).stem: info for p, info in collected})
+        images = [Path(p) for p, _ in collected]
+    else:
+        images = list_images(folder)
     if not images:
         raise MissingResourceError(f"dataset {name!r}: no images in {folder}")
     if limit is not None:
@@ -72,8 +80,10 @@ def dataset_status() -> list[dict[str, object]]:
     under the data root and how many images it has (for ``restora bench --list``)."""
     rows: list[dict[str, object]] = []
     for name, (colour, use) in KNOWN_DATASETS.items():
+        paired = next((t.pairing for t in TASKS.values() if name in t.datasets and t.pairing is not None), None)
         try:
-            n: int | None = len(list_images(dataset_dir(name)))
+            folder = dataset_dir(name)
+            n: int | None = len(paired.collect(folder)) if paired is not None else len(list_images(folder))
         except MissingResourceError:
             n = None
         tasks = [t.name for t in TASKS.values() if name in t.datasets]

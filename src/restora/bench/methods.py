@@ -71,7 +71,7 @@ def _descriptor_figures(restorer: Any) -> tuple[int | None, float | None]:
 
 
 def _task_methods(task: BenchTask) -> list[str]:
-    names = [i.name for i in list_restorers(task.kind)]
+    names = [i.name for i in list_restorers(task.kind)] + [m for m in task.methods if m != INPUT_METHOD]
     if task.kind != "sr":
         names.append(INPUT_METHOD)
     return names
@@ -211,6 +211,8 @@ def resolve_method(spec: MethodLike, task: BenchTask, *, device: str | None = No
         return _ensembled(resolve_method(name[: -len(ENSEMBLE_SUFFIX)], task, device=device))
     if name.endswith(BLIND_SUFFIX):
         return _blind(resolve_method(name[: -len(BLIND_SUFFIX)], task, device=device))
+    if name in task.methods:  # the task's own methods (restore-auto's auto, oracle, ...)
+        return task.methods[name](device)
     if name == INPUT_METHOD and task.kind != "sr":
         return BenchMethod(
             name=INPUT_METHOD,

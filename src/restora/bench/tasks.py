@@ -42,6 +42,7 @@ from restora.errors import InvalidParameterError
 __all__ = [
     "Scoring",
     "Sample",
+    "Pairing",
     "BenchTask",
     "TASKS",
     "get_task",
@@ -87,6 +88,22 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Pairing:
+    """A task on stored pairs (real degradations: PolyU, Levin) instead of synthetic ones.
+
+    ``collect(folder) -> [(listed file, info), ...]``: the files the harness iterates over
+    (in order) and, for each, what :func:`load` needs (JSON-able); ``load(image, info) ->
+    (reference, degraded, condition, record)`` with ``image`` the listed file read.
+    :func:`restora.bench.datasets.resolve_dataset` calls ``collect`` and keeps ``info`` by
+    file stem in ``infos`` for :meth:`BenchTask.make_sample`.
+    """
+
+    collect: Callable[[Any], list[tuple[Any, dict[str, Any]]]]
+    load: Callable[[np.ndarray, dict[str, Any]], tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]]
+    infos: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BenchTask:
     """A named benchmark task.
 
@@ -105,6 +122,9 @@ class BenchTask:
     degrade: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, dict[str, Any], dict[str, Any]]]
     scoring: Scoring = field(default_factory=Scoring)
     parameters: dict[str, Any] = field(default_factory=dict)  # sigma / scale / quality, for tables
+    # task-specific methods (name -> factory(device) -> BenchMethod), e.g. restore-auto's "auto", "oracle"
+    methods: dict[str, Callable[[str | None], Any]] = field(default_factory=dict)
+    pairing: Pairing | None = None  # stored (degraded, clean) pairs instead of ``degrade``
 
     def make_sample(self, image: np.ndarray, *, name: str, seed: int = 0) -> Sample:
         """The :class:`Sample` for one clean ``image`` (float32 H x W x C in [0, 1]) called
@@ -113,6 +133,13 @@ class BenchTask:
             image = image[:, :, None]
         if image.shape[2] in (2, 4):  # drop alpha: restorers see gray or RGB
             image = image[:, :, : image.shape[2] - 1]
+        if self.pairing is not None:
+            if name not in self.pairing.infos:
+                raise InvalidParameterError(f"{self.name}: image {name!r} is not one of a paired dataset resolved for this task")
+            ref, deg, condition, record = self.pairing.load(image.astype(np.float32, copy=False), self.pairing.infos[name])
+            return Sample(name=name, reference=np.ascontiguousarray(self.prepare(ref), dtype=np.float32),
+                          degraded=np.ascontiguousarray(deg, dtype=np.float32), condition=condition, record=record,
+                          crop=int(record.get("score_crop", self.scoring.crop)))
         reference = np.ascontiguousarray(self.prepare(image.astype(np.float32, copy=False)))
         degraded, condition, record = self.degrade(reference, image_rng(seed, name))
         crop = int(record.get("score_crop", self.scoring.crop))
@@ -396,6 +423,15 @@ def _build_tasks() -> dict[str, BenchTask]:
 
 #: All benchmark tasks by name.
 TASKS: dict[str, BenchTask] = _build_tasks()
+
+
+def _add_restore_tasks() -> None:
+    from restora.bench.restore_auto import restore_tasks  # restore-auto, denoise-polyu, deblur-levin
+
+    TASKS.update({t.name: t for t in restore_tasks()})
+
+
+_add_restore_tasks()
 
 
 def list_tasks() -> list[BenchTask]:
