@@ -328,3 +328,78 @@ def test_batch_removes_only_stale_temp_files_of_the_atomic_writer(folder, tmp_pa
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in keep) and (out / ".dir.png.1.0123abcd.tmp").is_dir()
     assert (out / "im0.png").is_file() and (out / "im1.png").is_file()
+
+
+# ------------------------------------------------------------------ 5. a careless user
+def test_deblur_save_kernel_checked_before_work(folder, tmp_path, capsys):
+    src = folder / "im0.png"
+    (tmp_path / "file.txt").write_text("x")
+    blind = ["deblur", src, tmp_path / "o.png", "-m", "blind", "--kernel-size", "5", "--sigma", "1"]
+    for bad, words in ((tmp_path / "file.txt" / "k.npy", "file.txt"), (tmp_path / "k.xyz", ".npy or image"),
+                       (src, "differ from IN")):
+        code, _, err = run(capsys, *blind, "--save-kernel", bad, "--overwrite")
+        assert code == 2 and words in one_line_error(err)
+        assert not (tmp_path / "o.png").exists()  # refused before the deconvolution ran
+    code, _, err = run(capsys, *blind, "--save-kernel", tmp_path / "k.npy")
+    assert code == 0, err
+    k = np.load(tmp_path / "k.npy")
+    assert k.shape == (5, 5) and abs(k.sum() - 1) < 1e-6 and temp_files(tmp_path) == []
+
+
+def test_restore_compare_checked_before_work(folder, tmp_path, capsys):
+    code, _, err = run(capsys, "restore", folder / "im0.png", tmp_path / "o.png", *CHEAP, "--compare", tmp_path / "c.jpg")
+    assert code == 2 and "--compare" in one_line_error(err) and not (tmp_path / "o.png").exists()
+
+
+def test_batch_empty_folder_and_bad_quality_are_errors_before_work(tmp_path, capsys, folder):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    for cmd in ("batch", "restore"):
+        code, _, err = run(capsys, cmd, tmp_path / "empty", tmp_path / "out", *CHEAP)
+        assert code == 2 and "no images" in one_line_error(err)
+    code, _, err = run(capsys, "batch", folder, tmp_path / "out", *CHEAP, "--quality", "0")
+    assert code == 2 and "quality" in one_line_error(err) and not (tmp_path / "out").exists()
+
+
+def test_zero_byte_and_folder_inputs(folder, tmp_path, capsys):
+    (tmp_path / "zero.png").write_bytes(b"")
+    (tmp_path / "dir.png").mkdir()
+    for cmd in (["restore", tmp_path / "zero.png", tmp_path / "o1.png"],
+                ["denoise", tmp_path / "zero.png", tmp_path / "o2.png", "--sigma", "5"],
+                ["upscale", tmp_path / "zero.png", tmp_path / "o3.png", "-m", "bicubic"],
+                ["deblur", tmp_path / "zero.png", tmp_path / "o4.png", "-m", "blind"],
+                ["degrade", tmp_path / "zero.png", tmp_path / "o5.png", "--sigma", "5"],
+                ["metrics", tmp_path / "zero.png", folder / "im0.png"],
+                ["upscale", tmp_path / "dir.png", tmp_path / "o6.png"],
+                ["restore", tmp_path / "dir.png", tmp_path / "o7"],
+                ["upscale", folder / "im0.png", tmp_path / "dir.png", "-m", "bicubic", "--overwrite"]):
+        code, _, err = run(capsys, *cmd)
+        assert code == 2, cmd
+        one_line_error(err)
+    # in a folder job a zero-byte file is one failed item, the rest is done
+    (folder / "zero.png").write_bytes(b"")
+    code, _, err = run(capsys, "batch", folder, tmp_path / "out", *CHEAP)
+    assert code == 1 and "zero.png" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0.png", "im1.png"]
+
+
+def test_degrade_sidecar_uses_the_writer_temp_pattern(folder, tmp_path, monkeypatch, capsys):
+    import restora.cli.degrade as cli_degrade
+    from restora.atomic import is_stale_temp
+
+    made = []
+    real = cli_degrade.create_temp
+
+    def spy(path):
+        fd, tmp = real(path)
+        made.append(tmp)
+        return fd, tmp
+
+    monkeypatch.setattr(cli_degrade, "create_temp", spy)
+    code, _, err = run(capsys, "degrade", folder / "im0.png", tmp_path / "o.png", "--sigma", "5")
+    assert code == 0, err
+    assert made and made[0].name.startswith(".o.png.json.") and not made[0].exists()
+    stale = tmp_path / made[0].name
+    stale.write_text("{")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert is_stale_temp(stale)

@@ -25,6 +25,7 @@ import numpy as np
 
 from restora.atomic import atomic_write
 from restora.errors import ImageWriteError, InvalidParameterError, RestoraError
+from restora.validation import check_range
 
 __all__ = [
     "BatchItem",
@@ -320,11 +321,22 @@ def start_ledger(
     in_dir: PathLike, out_root: Path, *, format: str | None, recursive: bool, overwrite: bool, progress: BatchProgress | None
 ) -> tuple[Ledger, list[BatchTask]]:
     """List the job (:func:`plan_tasks`), create ``out_root``, record name clashes and (unless
-    ``overwrite``) existing outputs as finished, and return the ledger and the tasks left to run."""
+    ``overwrite``) existing outputs as finished, and return the ledger and the tasks left to run.
+
+    Before any work: ``out_root`` must be creatable and writable (:class:`ImageWriteError`),
+    must not be ``in_dir`` nor put an output on an input, and ``in_dir`` must hold at least
+    one image (:class:`InvalidParameterError`). Stale temporary files of restora's atomic
+    writer left in ``out_root`` by a killed run are removed
+    (:func:`restora.atomic.remove_stale_temps`; nothing else is touched)."""
     from restora.atomic import check_output_folder, remove_stale_temps
 
     check_output_folder(out_root)
     tasks, clashes = plan_tasks(in_dir, out_root, format=format, recursive=recursive)
+    if not tasks and not clashes:
+        from restora.io import FORMATS
+
+        where = "" if recursive else " (sub-folders not searched)"
+        raise InvalidParameterError(f"no images ({', '.join(FORMATS)}) found in {in_dir}{where}")
     _make_folder(out_root)
     remove_stale_temps(out_root)  # left by a killed run: only restora's own, stale ones
     ledger = Ledger(tasks, len(tasks) + len(clashes), progress)
@@ -359,11 +371,14 @@ def run_batch(
     thread runs ``pipeline`` (a :class:`~restora.pipeline.RestorePipeline`, built with
     defaults if None). Existing outputs are skipped unless ``overwrite``; writes are atomic.
     ``plan_options`` (``scale``, ``target_size``, ``steps``) go to every image's plan.
+    The output folder, ``quality`` and ``format`` are checked before any image is read, and
+    outputs never land on inputs (see :func:`start_ledger`).
     """
     from restora.pipeline import RestorePipeline
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidParameterError(f"workers must be an integer >= 1; got {workers!r}")
+    check_range("quality", quality, 1, 100)  # before any work, not at the first write
     out_root = Path(out_dir)
     if out_root.exists() and not out_root.is_dir():
         raise InvalidParameterError(f"{out_root} exists and is not a folder")

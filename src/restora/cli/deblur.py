@@ -18,7 +18,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from restora.cli._paths import check_file_pair
+from restora.cli._paths import check_file_pair, check_output_folder_exists, same_file
 from restora.errors import ConfigError, ImageReadError, InvalidParameterError, OutputExistsError
 
 console = Console()
@@ -48,13 +48,33 @@ def load_kernel(path: Path) -> np.ndarray:
     return k / k.sum()
 
 
+def check_kernel_path(path: Path, src: Path, dst: Path, overwrite: bool) -> None:
+    """Check ``--save-kernel`` before any work: a ``.npy`` or image file name, not IN or OUT,
+    in an existing writable folder, and not existing unless ``overwrite``."""
+    from restora.io import FORMATS
+
+    if path.suffix.lower() != ".npy" and path.suffix.lower() not in FORMATS:
+        raise InvalidParameterError(f"--save-kernel {path} must be a .npy or image file ({', '.join(FORMATS)})")
+    if same_file(path, src) or same_file(path, dst):
+        raise InvalidParameterError(f"--save-kernel {path} must differ from IN and OUT; restora never writes over its input")
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+    check_output_folder_exists(path)
+
+
 def save_kernel(path: Path, kernel: np.ndarray, overwrite: bool) -> None:
+    """Write the kernel as ``.npy`` (atomically) or as an image scaled to its peak."""
     from restora import io as rio
+    from restora.atomic import atomic_write
 
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     if path.suffix.lower() == ".npy":
-        np.save(path, kernel.astype(np.float64), allow_pickle=False)
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, kernel.astype(np.float64), allow_pickle=False)
+
+        atomic_write(path, write)
     else:
         rio.write_image(path, (kernel / max(kernel.max(), 1e-12))[:, :, None], overwrite=overwrite)
 
@@ -79,6 +99,10 @@ def deblur_command(
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
     check_file_pair(src, dst, overwrite)
+    if save_kernel_to is not None:
+        if method != "blind":
+            raise ConfigError("--save-kernel saves the kernel that --method blind estimates; use it with --method blind")
+        check_kernel_path(save_kernel_to, src, dst, overwrite)
     if method != "blind" and kernel is None:
         raise ConfigError(f"--method {method} needs --kernel (or use --method blind)")
     k = load_kernel(kernel) if kernel is not None and method != "blind" else None

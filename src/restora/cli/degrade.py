@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,10 +23,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from restora.atomic import check_output_folder
+from restora.atomic import check_output_folder, create_temp
 from restora.cli._failures import exit_if_failed
 from restora.cli._paths import check_output_folder_exists, same_file
-from restora.errors import ConfigError, InvalidParameterError, OutputExistsError, RestoraError
+from restora.errors import ConfigError, ImageWriteError, InvalidParameterError, OutputExistsError, RestoraError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -134,9 +133,10 @@ def _write_json_atomic(path: Path, data: dict[str, Any], overwrite: bool) -> Non
     text = json.dumps(data, indent=1, sort_keys=False) + "\n"
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp: Path | None = None
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd, tmp = create_temp(path)  # .<name>.<pid>.<hex>.tmp, cleaned up if a run is killed
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -145,11 +145,14 @@ def _write_json_atomic(path: Path, data: dict[str, Any], overwrite: bool) -> Non
         else:
             os.link(tmp, path)  # fails if path appeared meanwhile: never replaces
             os.unlink(tmp)
+        tmp = None
     except FileExistsError:
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    except OSError as e:
+        raise ImageWriteError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
 def _degrade_file(src: Path, dst: Path, fn: Degrader, seed: int, overwrite: bool) -> dict[str, Any]:
