@@ -175,6 +175,8 @@ def restore_cmd(
     if compare is not None:
         if same_file(compare, src) or same_file(compare, output_path(out, format)):
             raise InvalidParameterError(f"--compare {compare} must differ from IN and OUT; restora never writes over its input")
+        if compare.suffix.lower() != ".png":
+            raise InvalidParameterError(f"--compare must be a .png file; got {compare}")
         make_parent(compare, "comparison image")
         if not overwrite and compare.exists():
             raise InvalidParameterError(f"{compare} already exists; pass --overwrite to replace it")
