@@ -275,6 +275,27 @@ def _fit_affine(m: np.ndarray, v: np.ndarray, n: np.ndarray) -> tuple[float, flo
     return float(a), float(b)
 
 
+def _fit_quadratic(m: np.ndarray, v: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Robust weighted least squares of ``v ~ c0 + c1 m + c2 m^2`` (relative errors), bins far
+    above the fit down-weighted as in ``_fit_affine``; returns the fitted values at ``m``
+    (at least 0). Fewer than 4 bins: an affine fit."""
+    if m.size < 4 or np.ptp(m) < 1.0:
+        a, b = _fit_affine(m, v, n)
+        return np.maximum(a * m + b, 0.0)
+    floor = 1e-3 * max(float(v.max()), 1e-6)
+    x = (m - m.mean()) / max(float(np.ptp(m)), 1.0)
+    design = np.stack([np.ones_like(x), x, x * x], axis=1)
+    w = n.astype(np.float64)
+    fit = v
+    for _ in range(6):
+        sw = np.sqrt(w) / np.maximum(v, floor)
+        coef, *_ = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)
+        fit = np.maximum(design @ coef, floor)
+        r = v / fit
+        w = n * np.where(r > 1.6, 0.05, 1.0) * np.where(r < 0.4, 0.3, 1.0)
+    return fit
+
+
 def _lag_correlation(res: np.ndarray, n: int) -> tuple[float, float]:
     """Lag-1 horizontal and vertical autocorrelation of block residuals ``(k, n*n)``."""
     r = res.reshape(-1, n, n)
@@ -359,7 +380,9 @@ def estimate_noise_level_function(image: np.ndarray) -> NoiseLevel:
             vi = np.maximum(vi / q - qvar, 0.0)
             a_all[ch], b_all[ch] = _fit_affine(mi, vi, ni)
             ints[ch, : mi.size] = mi
-            sigs[ch, : mi.size] = np.sqrt(vi)
+            # The curve: a robust quadratic through the bins (a bin whose every block is
+            # textured reads high and is down-weighted), for tone-mapped camera noise.
+            sigs[ch, : mi.size] = np.sqrt(_fit_quadratic(mi, vi, ni)) if name == "total" else np.sqrt(vi)
         fits[name] = (a_all, b_all, ints, sigs)
     # Mean noise power over the image's (unclipped) intensities.
     inside = (blocks > _CLIP_LO * 255.0) & (blocks < _CLIP_HI * 255.0)
