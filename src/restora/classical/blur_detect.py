@@ -51,8 +51,8 @@ class BlurEstimate:
     """Blur found in an image.
 
     ``kind``: "none", "motion", "defocus" or "gaussian". ``size_px``: motion path extent,
-    defocus diameter or ``4 sigma`` of a Gaussian (0 for none... or the tiny kernel's
-    extent). ``angle_deg``: direction of the motion's principal axis, counter-clockwise
+    defocus diameter or ``4 sigma`` of a Gaussian; for "none" 1 (the gate decided) or the
+    extent of the tiny estimated kernel. ``angle_deg``: direction of the motion's principal axis, counter-clockwise
     from the image x axis (y up), in [0, 180); ``None`` unless motion. ``confidence`` in
     [0, 1] (heuristic: margin of the deciding test). ``anisotropy``: eigenvalue ratio of
     the kernel's covariance (1 = round). ``gate_sigma``: the Gaussian-equivalent edge blur
