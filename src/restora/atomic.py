@@ -32,6 +32,7 @@ __all__ = [
     "create_temp",
     "is_stale_temp",
     "remove_stale_temps",
+    "same_file",
     "temp_path",
 ]
 
@@ -145,6 +146,19 @@ def atomic_write(path: PathLike, write: Callable[[str], object]) -> Path:
 
 
 # --------------------------------------------------------------------------- checks before work
+
+
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """True if ``a`` and ``b`` name the same file or folder: ``os.path.samefile`` when both
+    exist (hard and symbolic links count), else the resolved paths are compared."""
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return os.path.normcase(str(pa.resolve())) == os.path.normcase(str(pb.resolve()))
+
 
 
 def _first_existing(path: Path) -> Path:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from restora.atomic import atomic_write
+from restora.atomic import atomic_write, same_file
 from restora.errors import ImageWriteError, InvalidParameterError, RestoraError
 from restora.validation import check_range
 
@@ -193,15 +193,6 @@ def _inside(path: Path, root: Path) -> Path | None:
     return rel if rel.parts else None
 
 
-def _same_place(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve()))
-
-
 def plan_tasks(in_dir: PathLike, out_dir: PathLike, *, format: str | None = None, recursive: bool = True) -> tuple[list[BatchTask], list[BatchItem]]:
     """The (input, output) pairs of a folder job, keeping sub-folders, and the inputs that
     cannot be done because two of them map to the same output name (as failed items).
@@ -214,7 +205,7 @@ def plan_tasks(in_dir: PathLike, out_dir: PathLike, *, format: str | None = None
     from restora.pipeline.files import output_path
 
     root, out_root = Path(in_dir), Path(out_dir)
-    if root.is_dir() and _same_place(root, out_root):
+    if root.is_dir() and same_file(root, out_root):
         raise InvalidParameterError(
             f"the output folder {out_root} is the input folder {root}; restora never writes over its inputs, "
             "give another output folder"

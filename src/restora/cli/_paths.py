@@ -5,19 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from restora.atomic import check_output_file
+from restora.atomic import check_output_file, same_file
 from restora.errors import ConfigError, ImageWriteError, OutputExistsError
 
-
-def same_file(a: Path, b: Path) -> bool:
-    """True if ``a`` and ``b`` name the same file (``os.path.samefile`` when both exist, so
-    hard and symbolic links count; else the resolved paths are compared)."""
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve()))
+__all__ = ["check_file_pair", "check_output_folder_exists", "make_parent", "same_file"]
 
 
 def check_file_pair(src: Path, dst: Path, overwrite: bool) -> None:
