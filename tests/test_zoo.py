@@ -193,8 +193,16 @@ def test_gray_jpeg_model_on_rgb_runs_on_the_jfif_planes(tmp_path, monkeypatch):
     planes = []
     monkeypatch.setattr(restorer, "engine", lambda x, **kw: (planes.append(x.copy()), x)[1])
     rgb = np.asarray(jpeg(np.random.default_rng(2).random((24, 32, 3), dtype=np.float32), 20).image, np.float32)
-    out = restorer(rgb)
+    out = restorer(rgb, subsampling="4:4:4")
     np.testing.assert_allclose(out, rgb, atol=1e-5)  # identity planes: an exact YCbCr round trip
     assert len(planes) == 3 and all(p.shape == (24, 32, 1) for p in planes)
     y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     np.testing.assert_allclose(planes[0][..., 0], y, atol=1e-5)  # the first plane is JFIF luma
+    # 4:2:0 (the default): chroma is deblocked at the stored half resolution, 2x2 area means
+    planes.clear()
+    out = restorer(rgb)
+    assert [p.shape for p in planes] == [(24, 32, 1), (12, 16, 1), (12, 16, 1)]
+    cb = 128 / 255 - 0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
+    np.testing.assert_allclose(planes[1][..., 0], cb.reshape(12, 2, 16, 2).mean(axis=(1, 3)), atol=1e-5)
+    y_out = 0.299 * out[..., 0] + 0.587 * out[..., 1] + 0.114 * out[..., 2]
+    np.testing.assert_allclose(y_out, y, atol=1e-5)  # luma untouched by the chroma path

@@ -190,6 +190,9 @@ class RestorePipeline:
             crop = img[y0 : y0 + ch, x0 : x0 + cw]
         a = dict(estimate.analyse(crop, path=path))
         a["height"], a["width"] = int(h), int(w)
+        sub = _jpeg_subsampling(path) if path is not None and a.get("jpeg_source") == "tables" else None
+        if sub is not None:
+            a["jpeg_subsampling"] = sub
         a["blockiness"] = float(estimate.blockiness(crop)[0])
         if crop is not img:
             a["crop"] = [int(crop.shape[1]), int(crop.shape[0])]
@@ -276,6 +279,8 @@ class RestorePipeline:
             if name == "jpeg":
                 q = float(quality) if quality is not None else 75.0
                 params: dict[str, Any] = {"quality": round(q, 1)}
+                if channels == 3:  # chroma is deblocked at the resolution the codec stored it
+                    params["subsampling"] = str(a.get("jpeg_subsampling") or "4:2:0")
                 if quality is None:
                     why += "; no JPEG quality measurable, assuming 75"
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w, quality=q)
@@ -420,6 +425,8 @@ class RestorePipeline:
         p = step.params
         if step.name in ("jpeg", "denoise"):
             cond = {k: p[k] for k in ("sigma", "quality") if k in p}
+            if "subsampling" in p and getattr(restorer, "engine", None) is not None:
+                cond["subsampling"] = p["subsampling"]
             return self._apply(restorer, x, cond, scale=1, overlap=48, stage=step.name, progress=progress)
         if step.name == "deblur":
             cond = {"sigma": p.get("sigma")}
@@ -447,6 +454,20 @@ class RestorePipeline:
 
 
 # --------------------------------------------------------------------------- helpers
+def _jpeg_subsampling(path: str | os.PathLike[str]) -> str | None:
+    """The chroma subsampling of a JPEG file (``"4:2:0"``, ``"4:2:2"``, ``"4:4:4"``) from its
+    header, or None when it is not a colour JPEG or cannot be read."""
+    try:
+        from PIL import Image, JpegImagePlugin
+
+        with Image.open(path) as im:
+            if im.format != "JPEG" or im.mode not in ("RGB", "YCbCr"):
+                return None
+            return {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}.get(JpegImagePlugin.get_sampling(im))
+    except Exception:  # noqa: BLE001 - an unreadable header only loses the hint
+        return None
+
+
 def _colour(img: np.ndarray) -> np.ndarray:
     return img[:, :, : img.shape[2] - 1] if img.shape[2] in (2, 4) else img
 
