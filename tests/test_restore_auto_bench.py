@@ -117,6 +117,11 @@ def test_oracle_plan_from_record():
     assert op.analysis["noise_sigma"] == 12.5 and op.analysis["jpeg_quality"] == 35.0
     assert op.analysis["jpeg_source"] == "tables"
     assert np.array_equal(op.kernel, kernel) and op.deblur_method == "map-hyper-laplacian" and op.scale is None
+    assert op.deblur_sigma == 3.0  # after JPEG/denoise steps: max(3, 0.1 x 12.5)
+    blur_only = oracle_plan({"steps": [record["steps"][0]]})
+    assert blur_only.steps == [] and blur_only.deblur_sigma == 1.0
+    loud = oracle_plan({"steps": [record["steps"][0], {"kind": "gaussian_noise", "sigma": 45.0, "rms_sigma": 45.0, "seed": 0}]})
+    assert loud.deblur_sigma == pytest.approx(4.5)
     cam = oracle_plan({"steps": [{"kind": "camera_noise", "iso": 800, "rms_sigma": 4.0, "seed": 0}]})
     assert cam.steps == ["denoise:ffdnet-camera"] and cam.kernel is None
     gray = oracle_plan({"steps": [{"kind": "gaussian_noise", "sigma": 9.0, "rms_sigma": 9.0, "seed": 0}]}, channels=1)
