@@ -359,6 +359,8 @@ def test_batch_empty_folder_and_bad_quality_are_errors_before_work(tmp_path, cap
         assert code == 2 and "no images" in one_line_error(err)
     code, _, err = run(capsys, "batch", folder, tmp_path / "out", *CHEAP, "--quality", "0")
     assert code == 2 and "quality" in one_line_error(err) and not (tmp_path / "out").exists()
+    code, _, err = run(capsys, "batch", folder, tmp_path / "out", "--scale", "-1")
+    assert code == 2 and "scale" in one_line_error(err) and not (tmp_path / "out").exists()
 
 
 def test_zero_byte_and_folder_inputs(folder, tmp_path, capsys):

@@ -370,6 +370,8 @@ def run_batch(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidParameterError(f"workers must be an integer >= 1; got {workers!r}")
     check_range("quality", quality, 1, 100)  # before any work, not at the first write
+    if plan_options.get("scale") is not None:  # the planner checks the upper limit per image
+        check_range("scale", plan_options["scale"], 0, None, lo_open=True)
     out_root = Path(out_dir)
     if out_root.exists() and not out_root.is_dir():
         raise InvalidParameterError(f"{out_root} exists and is not a folder")
