@@ -167,7 +167,8 @@ def test_analyse(tmp_path) -> None:
     assert (rep["height"], rep["width"], rep["channels"]) == (160, 200, 3)
     assert abs(rep["noise_sigma"] - 15) < 1.5
     assert rep["jpeg_quality"] is None and rep["jpeg_source"] is None
-    assert set(rep["blur"]) == {"sigma", "laplacian_var", "edge_fraction"}
+    assert {"sigma", "laplacian_var", "edge_fraction", "kind", "size_px", "confidence"} <= set(rep["blur"])
+    assert rep["noise"]["kind"] == "gaussian" and not rep["noise"]["correlated"]
     path = tmp_path / "a.jpg"
     path.write_bytes(_jpeg_bytes(clean, 60))
     decoded = np.asarray(Image.open(path), np.float32) / 255

@@ -105,10 +105,22 @@ class BatchReport:
         """Restored images per second of wall time (skipped ones excluded)."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def restored(self) -> int:
+        """Images written with at least one step that ran (not dropped by the never-worse check)."""
+        return sum(1 for i in self.items if i.status == "done" and any(not s.get("dropped") for s in i.steps))
+
+    @property
+    def unchanged(self) -> int:
+        """Images written as they came: nothing was needed (or every step was dropped)."""
+        return self.done - self.restored
+
     def summary(self) -> dict[str, Any]:
         return {
             "total": len(self.items),
             "done": self.done,
+            "restored": self.restored,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
             "failed": self.failed,
             "elapsed_s": round(self.elapsed, 3),

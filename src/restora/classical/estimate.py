@@ -499,9 +499,14 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
 
     ``path`` (the file the image came from) lets the JPEG quality be read from its
     quantisation tables; otherwise it is estimated from pixel blockiness. Keys: ``height``,
-    ``width``, ``channels``, ``noise_sigma`` (8-bit levels), ``jpeg_quality`` (float or
-    ``None``), ``jpeg_source`` ("tables", "pixels" or ``None``), ``blur`` (see
-    :func:`estimate_blur`).
+    ``width``, ``channels``, ``noise_sigma`` (8-bit levels: the standard deviation of the
+    whole noise, signal-dependent and correlated noise included, from
+    :func:`restora.classical.noise_level.estimate_noise_level_function`), ``noise`` (its
+    ``kind``: none/gaussian/poisson/camera, ``correlated``, ``signal_dependent``, the
+    ``a``, ``b`` of sigma^2 = a I + b per channel), ``jpeg_quality`` (float or ``None``),
+    ``jpeg_source`` ("tables", "pixels" or ``None``), ``blur`` (:func:`estimate_blur` plus
+    :func:`restora.classical.blur_detect.detect_blur`'s ``kind``, ``size_px``,
+    ``confidence`` and ``angle_deg``).
     """
     img = as_image(image, channels=(1, 2, 3, 4))
     if img.shape[2] in (2, 4):  # drop alpha
@@ -514,15 +519,37 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     else:
         quality = estimate_jpeg_quality(img)
         source = "pixels" if quality is not None else None
-    return {
+    from restora.classical.blur_detect import detect_blur
+    from restora.classical.noise_level import estimate_noise_level_function
+
+    nl = estimate_noise_level_function(img) if min(h, w) >= 16 else None
+    blur = estimate_blur(img)
+    found = detect_blur(img) if min(h, w) >= 64 else None
+    if found is not None:
+        blur["kind"] = found.kind
+        blur["size_px"] = float(found.size_px)
+        blur["confidence"] = float(found.confidence)
+        if found.angle_deg is not None:
+            blur["angle_deg"] = float(found.angle_deg)
+    out: dict[str, Any] = {
         "height": int(h),
         "width": int(w),
         "channels": int(c),
-        "noise_sigma": estimate_noise_sigma(img),
+        "noise_sigma": float(nl.sigma_mean) if nl is not None else estimate_noise_sigma(img),
         "jpeg_quality": quality,
         "jpeg_source": source,
-        "blur": estimate_blur(img),
+        "blur": blur,
     }
+    if nl is not None:
+        out["noise"] = {
+            "kind": nl.kind,
+            "sigma_highpass": float(nl.sigma_highpass),
+            "signal_dependent": bool(nl.signal_dependent),
+            "correlated": bool(nl.correlated),
+            "a": [round(float(v), 4) for v in np.atleast_1d(nl.a)],
+            "b": [round(float(v), 4) for v in np.atleast_1d(nl.b)],
+        }
+    return out
 
 
 def _is_jpeg(path: str | os.PathLike[str]) -> bool:

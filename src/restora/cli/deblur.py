@@ -1,4 +1,8 @@
-"""``restora deblur IN OUT --method wiener|rl|map|blind [--kernel K] [--sigma S]``: deconvolution.
+"""``restora deblur IN OUT [--method auto|wiener|rl|map|blind] [--kernel K] [--sigma S]``: deconvolution.
+
+With no options it is blind: ``auto`` is ``map`` when ``--kernel`` is given and ``blind``
+otherwise, with the kernel support fitted to the blur that
+:func:`restora.classical.blur_detect.detect_blur` measures (31 px when none is found).
 
 Non-blind methods (wiener, rl = Richardson-Lucy, map = MAP with a hyper-Laplacian prior,
 map-tv) need the blur kernel: ``--kernel`` a ``.npy`` array or an image (gray; it is
@@ -23,7 +27,7 @@ from restora.errors import ConfigError, ImageReadError, InvalidParameterError, O
 
 console = Console()
 
-METHODS = ("wiener", "rl", "map", "map-tv", "blind")
+METHODS = ("auto", "wiener", "rl", "map", "map-tv", "blind")
 
 
 def load_kernel(path: Path) -> np.ndarray:
@@ -82,11 +86,11 @@ def save_kernel(path: Path, kernel: np.ndarray, overwrite: bool) -> None:
 def deblur_command(
     src: Path = typer.Argument(..., metavar="IN", help="Blurred image file."),
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
-    method: str = typer.Option("map", "--method", "-m", help="wiener | rl | map | map-tv | blind"),
+    method: str = typer.Option("auto", "--method", "-m", help="auto (map with --kernel, else blind) | wiener | rl | map | map-tv | blind"),
     kernel: Optional[Path] = typer.Option(None, "--kernel", "-k", help="Blur kernel (.npy or image); non-blind methods."),
     sigma: Optional[float] = typer.Option(
         None, "--sigma", min=0, max=255, help="Noise std in 8-bit levels (estimated when omitted)."),
-    kernel_size: int = typer.Option(31, "--kernel-size", min=3, help="blind: kernel support (odd, pixels)."),
+    kernel_size: Optional[int] = typer.Option(None, "--kernel-size", min=3, help="blind: kernel support (odd, pixels; default: fitted to the measured blur)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="rl: iterations (default 30)."),
     save_kernel_to: Optional[Path] = typer.Option(None, "--save-kernel", help="blind: write the estimated kernel."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -98,6 +102,8 @@ def deblur_command(
 
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
+    if method == "auto":
+        method = "map" if kernel is not None else "blind"
     check_file_pair(src, dst, overwrite)
     if save_kernel_to is not None:
         if method != "blind":
@@ -123,6 +129,13 @@ def deblur_command(
     elif method in ("map", "map-tv"):
         out = map_deconvolution(color, k, prior="tv" if method == "map-tv" else "hyper-laplacian", sigma=sigma)
     else:
+        if kernel_size is None:
+            from restora.classical.blur_detect import detect_blur
+
+            found = detect_blur(color)
+            kernel_size = 31
+            if found.kind != "none" and found.size_px > 0:
+                kernel_size = int(min(61, max(9, 2 * np.ceil(0.65 * found.size_px + 2) + 1)))
         out, k = blind_deconvolve(color, kernel_size, sigma=sigma)
         if save_kernel_to is not None:
             save_kernel(save_kernel_to, k, overwrite)

@@ -96,11 +96,25 @@ def _fmt_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_fmt(v, k)}" for k, v in params.items())
 
 
-def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool = True) -> None:
-    """Print the analysis, a table of steps (method, parameters, reason, seconds) and totals."""
+def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool = True, plan_shown: bool = False, out: Console | None = None) -> None:
+    """Print the analysis, a table of steps (method, parameters, reason, seconds) and totals;
+    with ``plan_shown`` (the plan was printed before the work) only what the run adds:
+    seconds per step, steps the never-worse check dropped, totals."""
     from restora.pipeline.plan import describe_analysis
 
+    console = out or globals()["console"]
     plan = result.plan if hasattr(result, "plan") else result
+    if plan_shown:
+        timings = getattr(result, "timings", {})
+        for s in plan.steps:
+            note = f" [yellow]dropped[/]: {s.dropped}; its input was kept" if s.dropped else ""
+            console.print(f"  {s.name}: {s.method} {timings.get(s.name, 0.0):.2f}s{note}", highlight=False)
+        if not plan.steps:
+            console.print("  unchanged: nothing to do; the image was copied through", highlight=False)
+        t = timings
+        parts = [f"{k} {t[k]:.2f}s" for k in ("read", "analyse", "write") if k in t]
+        console.print(f"[bold]{dst}[/] written; total {t.get('total', 0.0):.2f}s ({', '.join(parts)})", highlight=False)
+        return
     console.print(f"[bold]{src}[/]" + (f" -> [bold]{dst}[/]" if dst else ""), highlight=False)
     console.print(f"  analysis: {describe_analysis(plan.analysis)}", highlight=False)
     if not plan.steps:
@@ -113,7 +127,9 @@ def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool =
             table.add_column("seconds", justify="right")
         timings = getattr(result, "timings", {})
         for s in plan.steps:
-            row = [s.name, s.method, _fmt_params(s.params), s.reason]
+            params = {k: v for k, v in s.params.items() if not str(k).startswith("_")}
+            why = s.reason + (f" [DROPPED: {s.dropped}; input kept]" if s.dropped else "")
+            row = [s.name, s.method, _fmt_params(params), why]
             if show_times:
                 row.append(f"{timings.get(s.name, 0.0):.2f}")
             table.add_row(*row)
@@ -180,14 +196,46 @@ def restore_cmd(
         make_parent(compare, "comparison image")
         if not overwrite and compare.exists():
             raise InvalidParameterError(f"{compare} already exists; pass --overwrite to replace it")
-    with console.status(f"restoring {src.name} ...", spinner="dots"):
-        result = restore_file(src, out, pipeline=pipe, overwrite=overwrite, format=format, quality=quality, **plan_options)
     written = output_path(out, format)
-    print_result(src, written, result)
+    result = _restore_with_progress(src, out, written, pipe, overwrite=overwrite, format=format, quality=quality, plan_options=plan_options)
+    print_result(src, written, result, plan_shown=True)
     if compare is not None:
         before, _ = read_image_info(src)
         write_compare(compare, before, result.image, overwrite=overwrite)
         console.print(f"  comparison: {compare}", highlight=False)
+
+
+def _restore_with_progress(src: Path, out: Path, written: Path, pipe: Any, *, overwrite: bool, format: str | None, quality: int, plan_options: dict[str, Any]) -> Any:
+    """restore_file with the plan printed as soon as it is made (before the work) and a
+    progress bar per step (tiles done, elapsed, ETA); a spinner from the first second."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from restora.pipeline import restore_file
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        reading = bar.add_task(f"reading and analysing {src.name}", total=None)
+        tasks: dict[str, Any] = {}
+
+        def on_plan(plan: Any) -> None:
+            bar.update(reading, total=1, completed=1)
+            print_result(src, written, plan, show_times=False, out=bar.console)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(1, total))
+            bar.update(tasks[stage], completed=done, total=max(1, total))
+
+        return restore_file(src, out, pipeline=pipe, overwrite=overwrite, format=format, quality=quality, on_plan=on_plan, progress=progress, **plan_options)
 
 
 def _restore_folder(src: Path, dst: Path, plan_only: bool, plan_options: dict[str, Any], pipeline_options: dict[str, Any], format: str | None, quality: int, overwrite: bool) -> None:
@@ -208,7 +256,7 @@ def _restore_folder(src: Path, dst: Path, plan_only: bool, plan_options: dict[st
         elif it.status == "skipped":
             console.print(f"skipped {it.src}: {it.dst} exists (--overwrite to replace)", highlight=False)
         else:
-            steps = ", ".join(f"{s['name']}:{s['method']}" for s in it.steps) or "nothing to do"
+            steps = ", ".join(f"{s['name']}:{s['method']}" + (" (dropped)" if s.get("dropped") else "") for s in it.steps) or "nothing to do"
             console.print(f"{it.src} -> {it.dst}: {steps} ({it.seconds:.2f}s)", highlight=False)
     _print_summary(report)
     if not report.ok:
@@ -219,7 +267,8 @@ def _restore_folder(src: Path, dst: Path, plan_only: bool, plan_options: dict[st
 def _print_summary(report: Any) -> None:
     s = report.summary()
     console.print(
-        f"[bold]{s['done']} restored[/], {s['skipped']} skipped (output existed), "
+        f"[bold]{s['restored']} restored[/] (steps ran), {s['unchanged']} unchanged (nothing needed), "
+        f"{s['skipped']} skipped (output existed), "
         f"[{'red' if s['failed'] else 'green'}]{s['failed']} failed[/] of {s['total']} in {s['elapsed_s']:.1f}s "
         f"({s['images_per_s']:.2f} images/s, engine {s['engine']}, workers {s['workers']})"
     )

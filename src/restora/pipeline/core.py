@@ -29,6 +29,7 @@ from restora.pipeline.methods import (
     upscale_passes,
 )
 from restora.pipeline.plan import (
+    BLUR_MIN_SIZE_PX,
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
     NOISE_SIGMA_THRESHOLD,
@@ -92,6 +93,8 @@ class RestorePipeline:
         always runs.
     time_budget : seconds per image that classical choices should fit (the strongest
         classical method expected to finish within it is chosen); ``None``: always the strongest.
+    check : judge each step the planner chose by itself after it ran
+        (:mod:`restora.pipeline.check`) and keep its input when it made the image worse.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class RestorePipeline:
         prefer: str = "auto",
         model: str | os.PathLike[str] | None = None,
         time_budget: float | None = 60.0,
+        check: bool = True,
     ) -> None:
         from restora.engine import pick_device
 
@@ -118,6 +122,7 @@ class RestorePipeline:
         self.dtype = dtype
         self.tile = tile
         self.time_budget = time_budget
+        self.check = bool(check)
         self._restorers: dict[str, Any] = {}
         self._lock = threading.RLock()  # guards the cache
         self._run_lock = threading.Lock()  # one neural forward at a time per pipeline
@@ -236,6 +241,9 @@ class RestorePipeline:
         quality = a.get("jpeg_quality")
         blur = a.get("blur") if isinstance(a.get("blur"), dict) else {}
         blur_sigma = float(blur.get("sigma", float("nan")))
+        blur_kind = blur.get("kind")
+        blur_size = float(blur.get("size_px") or 0.0)
+        noise_kind = (a.get("noise") or {}).get("kind") if isinstance(a.get("noise"), dict) else None
 
         wanted: dict[str, str] = {}
         if requested is not None:
@@ -257,7 +265,10 @@ class RestorePipeline:
                     )
                 else:
                     wanted["denoise"] = f"noise sigma {sigma:.1f} estimated > {NOISE_SIGMA_THRESHOLD:g}"
-            if math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
+            if blur_kind is not None:
+                if blur_kind != "none" and blur_size >= BLUR_MIN_SIZE_PX:
+                    wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g})"
+            elif math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
                 wanted["deblur"] = f"strong blur: Gaussian-equivalent sigma {blur_sigma:.1f} px >= {BLUR_STRONG_THRESHOLD:g}"
             if target is not None and target != (h, w):
                 wanted["upscale"] = "scale/target size asked"
@@ -269,6 +280,7 @@ class RestorePipeline:
             else:
                 raise InvalidParameterError("the upscale step needs scale= or target_size= (--scale N or --target-size WxH)")
 
+        damaged = any(k in wanted for k in ("jpeg", "denoise", "deblur")) or sigma > NOISE_SIGMA_THRESHOLD
         plan_steps: list[Step] = []
         noise_left = sigma
         for name in STEP_ORDER:
@@ -292,19 +304,25 @@ class RestorePipeline:
             elif name == "denoise":
                 s = round(max(noise_left, 0.0), 2)
                 params = {"sigma": s}
-                choice = self._choose(name, method_req, channels=channels, pixels=h * w, sigma=s)
+                camera = noise_kind == "camera"
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, sigma=s, real_world=camera)
+                if camera and choice.kind == "neural":
+                    why += "; the noise is spatially correlated (camera-like)"
                 noise_left = 0.0
             elif name == "deblur":
                 params = {"sigma": round(max(noise_left, 0.5), 2)}
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
                 if not _is_neural_or_forced(choice) and not _is_blind(choice.method):
-                    bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
-                    params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
+                    if blur_kind not in (None, "none") and blur_size > 0:
+                        params["kernel_size"] = int(min(51, max(9, 2 * math.ceil(0.65 * blur_size + 2) + 1)))
+                    else:
+                        bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
+                        params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
                     choice = Choice(choice.method, choice.kind, choice.why + "; blur kernel estimated blindly (Cho & Lee) then non-blind deconvolution")
             else:  # upscale
                 assert target is not None
                 f = total_factor(h, w, target)
-                choice = self._choose(name, method_req, channels=channels, pixels=h * w, factor=f)
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, factor=f, real_world=damaged)
                 scales = choice.scales
                 if scales is None and choice.method not in _INTERPOLATORS:
                     scales = _method_scales(choice.method)
@@ -317,7 +335,8 @@ class RestorePipeline:
                 if (h * got, w * got) != target:
                     params["final_resize"] = "area" if h * got > target[0] or w * got > target[1] else "cubic"
                     why += f"; {' x '.join(f'x{p}' for p in passes) or 'no model pass'} then resize to exactly {target[1]}x{target[0]}"
-            plan_steps.append(Step(name, choice.method, params, f"{why}; {choice.why}"))
+            checked = requested is None and not (forced is not None and forced.step == name)
+            plan_steps.append(Step(name, choice.method, params, f"{why}; {choice.why}", checked=checked))
         return Plan(plan_steps, a)
 
     def _target(self, h: int, w: int, scale: float | None, target_size: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -336,7 +355,7 @@ class RestorePipeline:
             return (th, tw)
         return None
 
-    def _choose(self, step: str, method: str | None, *, channels: int, pixels: int, sigma: float | None = None, quality: float | None = None, factor: float | None = None) -> Choice:
+    def _choose(self, step: str, method: str | None, *, channels: int, pixels: int, sigma: float | None = None, quality: float | None = None, factor: float | None = None, real_world: bool = False) -> Choice:
         forced = self._forced
         if method is not None:
             if forced is not None and method == forced.method:
@@ -348,7 +367,7 @@ class RestorePipeline:
             return Choice(forced.method, "forced", f"{forced.label} forced with model=", _forced_scales(forced))
         fallback_note = ""
         if self.prefer != "classical":
-            n = neural_choice(step, channels=channels, sigma=sigma, quality=quality, factor=factor)
+            n = neural_choice(step, channels=channels, sigma=sigma, quality=quality, factor=factor, real_world=real_world)
             if n is not None:
                 return n
             if self.prefer == "neural":
@@ -382,7 +401,16 @@ class RestorePipeline:
             t0 = time.perf_counter()
             if progress:
                 progress(step.name, 0, 1)
+            before = x
             x = self._run_step(step, x, progress)
+            if step.checked and self.check:
+                from restora.pipeline.check import judge_step
+
+                verdict = judge_step(step.name, before, x, step.params)
+                step.params["_check"] = verdict.scores
+                if not verdict.keep:
+                    step.dropped = verdict.reason
+                    x = before
             timings[step.name] = time.perf_counter() - t0
         x = np.ascontiguousarray(x, dtype=np.float32)
         if alpha is not None:
@@ -393,11 +421,15 @@ class RestorePipeline:
         return RestoreResult(x, plan, timings)
 
     def restore(self, image: np.ndarray, **plan_options: Any) -> RestoreResult:
-        """:meth:`plan` then :meth:`run`; ``progress=`` is passed to :meth:`run`."""
+        """:meth:`plan` then :meth:`run`; ``progress=`` is passed to :meth:`run` and
+        ``on_plan(plan)`` is called between the two (to show the plan before the work)."""
         progress = plan_options.pop("progress", None)
+        on_plan = plan_options.pop("on_plan", None)
         t0 = time.perf_counter()
         plan = self.plan(image, **plan_options)
         t1 = time.perf_counter()
+        if on_plan is not None:
+            on_plan(plan)
         result = self.run(image, plan, progress=progress)
         timings = {"analyse": t1 - t0, **result.timings}
         timings["total"] = result.timings["total"] + (t1 - t0)
@@ -413,6 +445,8 @@ class RestorePipeline:
 
     def _apply(self, restorer: Any, x: np.ndarray, condition: dict[str, Any], *, scale: int, overlap: int, stage: str, progress: Progress | None) -> np.ndarray:
         if getattr(restorer, "engine", None) is not None:  # neural: the engine tiles on its own
+            if progress is not None and getattr(restorer, "accepts_progress", False):
+                condition = {**condition, "progress": lambda d, t: progress(stage, d, t)}
             with self._run_lock:
                 return restorer(x, **condition)
         tile = self._classical_tile(*x.shape[:2])

@@ -101,7 +101,13 @@ def _in_range(value: float | None, rng: list[float] | None, slack: float = 0.1) 
 
 
 def neural_choice(
-    step: str, *, channels: int, sigma: float | None = None, quality: float | None = None, factor: float | None = None
+    step: str,
+    *,
+    channels: int,
+    sigma: float | None = None,
+    quality: float | None = None,
+    factor: float | None = None,
+    real_world: bool = False,
 ) -> Choice | None:
     """The best zoo model for ``step`` given the measured condition, or None.
 
@@ -109,7 +115,10 @@ def neural_choice(
     range is accepted as blind, ranked after covering ones); JPEG models must cover
     ``quality`` with ``quality_range``; upscalers are ranked by how close their scale is to
     ``factor`` (the smallest scale >= factor first). A model with the image's channel count
-    is preferred to one run per channel.
+    is preferred to one run per channel. ``real_world``: the image carries real-world damage
+    (camera-like noise for ``denoise``; noise, JPEG or blur for ``upscale``), so a model
+    trained on real-world degradations (card ``degradation`` camera/realesrgan/bsrgan) is
+    preferred to one for clean synthetic input.
     """
     from restora.pipeline.plan import STEP_TASKS
 
@@ -122,8 +131,10 @@ def neural_choice(
             if ok is False:
                 continue
             cover = f"trained on sigma {c.noise_range[0]:g}-{c.noise_range[1]:g}" if c.noise_range else "blind"
-            # Gaussian noise is what is measured: a real-camera model is asked for by name
-            ranked.append(((ok is True, not c.real_world, ch), c, cover))
+            if real_world:  # camera-like noise measured: a real-camera model first
+                ranked.append(((c.real_world, ok is not False, ch), c, cover + (", real-camera noise" if c.real_world else "")))
+            else:  # Gaussian/Poisson noise measured: the Gaussian models first
+                ranked.append(((ok is True, not c.real_world, ch), c, cover))
         elif step == "jpeg":
             ok = _in_range(quality, c.quality_range)
             if ok is False:
@@ -137,9 +148,10 @@ def neural_choice(
             f = 1.0 if factor is None else factor
             fits = s >= f - 1e-9
             # prefer: covers the factor, then the smallest such scale (least final shrink), then a
-            # model for clean (bicubic) input over a real-world one (which smooths what it takes
-            # for noise; ask for it by name), then channels
-            key = (fits, -s if fits else s, not c.real_world, ch)
+            # model for clean (bicubic) input over a real-world one on a clean image (the
+            # real-world one smooths what it takes for noise) and the other way round on a
+            # damaged one (a clean-input model blows noise and JPEG up into blobs), then channels
+            key = (fits, -s if fits else s, c.real_world if real_world else not c.real_world, ch)
             ranked.append((key, c, f"x{s} {'real-world ' if c.real_world else ''}model"))
         else:
             ranked.append(((ch,), c, c.description or c.arch))

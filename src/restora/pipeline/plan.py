@@ -10,9 +10,18 @@ list of steps. The rules (documented in ``docs/restore.md``):
   :data:`PIXEL_JPEG_MIN_PIXELS` pixels only).
 * ``denoise``: when the estimated noise sigma exceeds :data:`NOISE_SIGMA_THRESHOLD` (8-bit
   levels); after a JPEG step only the noise the JPEG step does not account for counts.
-* ``deblur``: only when asked (``steps``), or when the blur estimate says the blur is
-  strong (:data:`BLUR_STRONG_THRESHOLD`).
-* ``upscale``: when ``scale`` or ``target_size`` is given.
+* ``denoise`` of camera-like noise (spatially correlated: demosaiced sensor noise) uses a
+  real-camera model when the zoo has one; Gaussian and Poisson noise the Gaussian models,
+  with the noise's overall standard deviation as sigma.
+* ``deblur``: when asked (``steps``), or when blur detection
+  (:func:`restora.classical.blur_detect.detect_blur`) finds motion, defocus or Gaussian
+  blur of at least :data:`BLUR_MIN_SIZE_PX` pixels; the kernel is then estimated blindly
+  with a support fitted to the measured size.
+* ``upscale``: when ``scale`` or ``target_size`` is given; a real-world model is preferred
+  when the image carries noise, JPEG or blur, a clean-input one when it is clean.
+* Never worse: every step the planner chose itself is judged after it ran
+  (:mod:`restora.pipeline.check`) and dropped, keeping its input, when it made the image
+  less natural.
 
 Steps always run in the order :data:`STEP_ORDER`.
 """
@@ -27,6 +36,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "BLUR_MIN_SIZE_PX",
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
     "NOISE_SIGMA_THRESHOLD",
@@ -55,6 +65,8 @@ PIXEL_JPEG_QUALITY_THRESHOLD = 75
 PIXEL_JPEG_MIN_PIXELS = 256 * 256
 #: Estimated noise sigma (8-bit levels) above which the ``denoise`` step runs.
 NOISE_SIGMA_THRESHOLD = 3.0
+#: Detected blur (motion length, defocus diameter, 4 sigma) at or above which ``deblur`` runs.
+BLUR_MIN_SIZE_PX = 5.0
 #: Gaussian-equivalent blur sigma in pixels (:func:`restora.classical.estimate.estimate_blur`)
 #: at or above which ``deblur`` runs without being asked. Sharp benchmark photos measure at
 #: most 0.87 (Set5, Set14, CBSD68, LIVE1: 30 images each); a Gaussian blur of sigma 2
@@ -93,6 +105,10 @@ class Step:
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    #: the planner chose this step itself, so the never-worse check judges its result
+    checked: bool = False
+    #: set by the run when the check judged the result worse and the step's input was kept
+    dropped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -116,6 +132,8 @@ class Plan:
             lines.append(f"{i}. {s.name}: {s.method}" + (f" ({params})" if params else ""))
             if s.reason:
                 lines.append(f"   why: {s.reason}")
+            if s.dropped:
+                lines.append(f"   DROPPED after running: {s.dropped}; its input was kept")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,8 +164,13 @@ def describe_analysis(a: dict[str, Any]) -> str:
         parts.append("no JPEG blocking")
     if a.get("blockiness") is not None:
         parts.append(f"blockiness {a['blockiness']:.2f}")
+    noise = a.get("noise")
+    if isinstance(noise, dict) and noise.get("kind") not in (None, "none", "gaussian"):
+        parts.append(f"{noise['kind']} noise" + (" (spatially correlated)" if noise.get("correlated") else ""))
     blur = a.get("blur")
-    if isinstance(blur, dict) and blur.get("sigma") is not None and math.isfinite(blur["sigma"]):
+    if isinstance(blur, dict) and blur.get("kind") not in (None, "none"):
+        parts.append(f"{blur['kind']} blur ~{blur.get('size_px', 0):.0f} px")
+    elif isinstance(blur, dict) and blur.get("sigma") is not None and math.isfinite(blur["sigma"]):
         parts.append(f"blur sigma {blur['sigma']:.2f} px")
     if a.get("crop"):
         parts.append(f"(measured on a {a['crop'][0]}x{a['crop'][1]} centre crop)")

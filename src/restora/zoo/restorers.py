@@ -37,6 +37,7 @@ class NeuralRestorer:
         self.params = self.descriptor.params
         self._flops: float | None = None
         self.estimated_sigma: float | None = None  # the last sigma a noise-map model estimated
+        self._progress: Any = None
         self.engine = TiledEngine(loaded.model, self.descriptor, device=device, dtype=dtype, tile=tile, overlap=overlap, batch_size=batch_size, compile=compile)
 
     @property
@@ -48,7 +49,24 @@ class NeuralRestorer:
             self._flops = describe(self._model).flops_per_pixel
         return self._flops
 
+    #: ``progress=callback(done, total)`` is accepted (tiles over every plane the call runs)
+    accepts_progress = True
+
+    def _engine(self, plane: np.ndarray, index: int = 0, count: int = 1, **kw: Any) -> np.ndarray:
+        """The engine on one plane, reporting progress as part ``index`` of ``count``."""
+        cb = self._progress
+        if cb is None:
+            return self.engine(plane, **kw)
+        return self.engine(plane, progress=lambda d, t: cb(index * t + d, count * t), **kw)
+
     def __call__(self, image: np.ndarray, **condition: Any) -> np.ndarray:
+        self._progress = condition.pop("progress", None)
+        try:
+            return self._call(image, **condition)
+        finally:
+            self._progress = None
+
+    def _call(self, image: np.ndarray, **condition: Any) -> np.ndarray:
         scale = condition.get("scale")
         if scale is not None and self.descriptor.scale != 1 and int(scale) != self.descriptor.scale:
             raise InvalidParameterError(f"model {self.card.name} upscales x{self.descriptor.scale}, but scale={scale} was asked")
@@ -66,15 +84,15 @@ class NeuralRestorer:
         c = img.shape[2]
         want = self.descriptor.in_channels
         if c == want:
-            return self.engine(img, sigma=sigma)
+            return self._engine(img, sigma=sigma)
         if want == 1 and c == 3 and sigma is not None and self.descriptor.condition == "noise_map":
             return self._denoise_opponent(img, float(sigma))
         if want == 1 and c == 3 and self.card.task == "jpeg":
             return self._deblock_ycbcr(img, str(condition.get("subsampling") or "4:2:0"))
         if want == 1:
-            return np.concatenate([self.engine(img[:, :, i : i + 1], sigma=sigma) for i in range(c)], axis=2)
+            return np.concatenate([self._engine(img[:, :, i : i + 1], i, c, sigma=sigma) for i in range(c)], axis=2)
         if want == 3 and c == 1:
-            return self.engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
+            return self._engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
         raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
 
     def _deblock_ycbcr(self, rgb: np.ndarray, subsampling: str = "4:2:0") -> np.ndarray:
@@ -98,15 +116,15 @@ class NeuralRestorer:
         ycc = rgb_to_ycbcr_jpeg(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None] * 255.0)[0] / 255.0
         planes = ycc.numpy()
         out = np.empty_like(planes)
-        out[0] = self.engine(np.ascontiguousarray(planes[0][:, :, None]))[:, :, 0]
+        out[0] = self._engine(np.ascontiguousarray(planes[0][:, :, None]), 0, 3)[:, :, 0]
         for i in (1, 2):
             p = planes[i]
             if fy == fx == 1:
-                out[i] = self.engine(np.ascontiguousarray(p[:, :, None]))[:, :, 0]
+                out[i] = self._engine(np.ascontiguousarray(p[:, :, None]), i, 3)[:, :, 0]
                 continue
             pp = np.pad(p, ((0, (-h) % fy), (0, (-w) % fx)), mode="edge")
             small = pp.reshape(pp.shape[0] // fy, fy, pp.shape[1] // fx, fx).mean(axis=(1, 3))
-            fixed = self.engine(np.ascontiguousarray(small[:, :, None], dtype=np.float32))[:, :, 0]
+            fixed = self._engine(np.ascontiguousarray(small[:, :, None], dtype=np.float32), i, 3)[:, :, 0]
             out[i] = cv2.resize(fixed, (pp.shape[1], pp.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
         rgb_out = ycbcr_jpeg_to_rgb(torch.from_numpy(out)[None] * 255.0)[0].numpy().transpose(1, 2, 0) / 255.0
         return np.ascontiguousarray(rgb_out, dtype=np.float32)
@@ -122,7 +140,7 @@ class NeuralRestorer:
         opp = to_opponent(rgb)
         out = np.empty_like(opp)
         for i, gain in enumerate(OPPONENT_GAINS):
-            out[:, :, i] = self.engine(np.ascontiguousarray(opp[:, :, i : i + 1]), sigma=sigma * float(gain))[:, :, 0]
+            out[:, :, i] = self._engine(np.ascontiguousarray(opp[:, :, i : i + 1]), i, 3, sigma=sigma * float(gain))[:, :, 0]
         return from_opponent(out)
 
 

@@ -1,0 +1,98 @@
+"""Never worse: a no-reference check that a planned step improved the image.
+
+``restore`` plans its steps from estimates, and an estimate can be wrong (texture read as
+noise, a blur kernel that converged to the wrong shape). After each step the planner chose
+by itself, :func:`judge_step` compares the step's input and output without a reference and
+the pipeline keeps the input when the output is judged worse, saying so in the plan. Steps
+the user asked for (``steps=``, ``--steps``) are never second-guessed.
+
+The judgement, on the luma of a centre crop of at most :data:`CHECK_SIDE` pixels:
+
+* **naturalness**: NIQE (:func:`restora.metrics.niqe`, lower is more natural) must not rise
+  by more than :data:`NIQE_MARGIN` (NIQE scatters by a few tenths between near-identical
+  images);
+* **noise amplification** (``deblur`` only): the fine-scale noise of the output
+  (:func:`restora.classical.noise_level.estimate_noise_level_function`, ``sigma_highpass``)
+  must not exceed the input's by more than :data:`DEBLUR_NOISE_GAIN` times plus 2 levels,
+  the signature of ringing or a wrong kernel;
+* **removal budget** (``denoise``/``jpeg``): the removed residual's standard deviation must
+  stay under :data:`REMOVAL_FACTOR` times the noise the plan set out to remove plus 2
+  levels: removing much more than the noise is removing the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CHECK_SIDE", "DEBLUR_NOISE_GAIN", "NIQE_MARGIN", "REMOVAL_FACTOR", "Verdict", "judge_step"]
+
+#: Side of the centre crop the check measures (NIQE costs ~0.2 s on 512^2).
+CHECK_SIDE = 512
+#: NIQE may rise by at most this much.
+NIQE_MARGIN = 0.3
+#: A deblurred image may carry at most this many times the input's fine-scale noise (+2 levels).
+DEBLUR_NOISE_GAIN = 2.0
+#: A denoiser may remove at most this many times the planned sigma (+2 levels) of signal.
+REMOVAL_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``keep``: the step's output is used; ``reason``: one line; ``scores``: what was measured."""
+
+    keep: bool
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _luma_crop(img: np.ndarray, side: int) -> np.ndarray:
+    x = np.asarray(img, np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    x = x[:, :, :3] if x.shape[2] >= 3 else x[:, :, :1]
+    h, w = x.shape[:2]
+    ch, cw = min(h, side), min(w, side)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    x = x[y0 : y0 + ch, x0 : x0 + cw]
+    if x.shape[2] == 3:
+        x = x @ np.array([0.299, 0.587, 0.114], np.float32)
+        x = x[:, :, None]
+    return np.clip(x, 0.0, 1.0)
+
+
+def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[str, Any] | None = None) -> Verdict:
+    """Is ``after`` (the output of step ``name``) better than ``before`` (its input)?
+
+    Images are float ``H x W x C``; an upscaling step (other size) is always kept. Images
+    smaller than 96 x 96 (NIQE's patch) are kept unjudged.
+    """
+    params = params or {}
+    if before.shape[:2] != after.shape[:2] or name == "upscale":
+        return Verdict(True, "not judged (size changes)")
+    b, a = _luma_crop(before, CHECK_SIDE), _luma_crop(after, CHECK_SIDE)
+    if min(b.shape[:2]) < 96:
+        return Verdict(True, "not judged (image under 96 x 96)")
+    from restora.metrics import niqe
+
+    nb, na = float(niqe(b)), float(niqe(a))
+    scores = {"niqe_before": round(nb, 3), "niqe_after": round(na, 3)}
+    if name == "deblur":
+        from restora.classical.noise_level import estimate_noise_level_function
+
+        sb = float(estimate_noise_level_function(b).sigma_highpass)
+        sa = float(estimate_noise_level_function(a).sigma_highpass)
+        scores.update(noise_before=round(sb, 2), noise_after=round(sa, 2))
+        if sa > DEBLUR_NOISE_GAIN * sb + 2.0:
+            return Verdict(False, f"fine-scale noise rose from {sb:.1f} to {sa:.1f} levels (ringing or a wrong kernel)", scores)
+    if name in ("denoise", "jpeg"):
+        removed = float(np.std((b - a)[:, :, 0]) * 255.0)
+        planned = float(params.get("sigma") or 0.0)
+        scores["removed_std"] = round(removed, 2)
+        if planned > 0 and removed > REMOVAL_FACTOR * planned + 2.0:
+            return Verdict(False, f"removed {removed:.1f} levels of signal for a planned sigma of {planned:.1f} (texture taken for noise)", scores)
+    if na > nb + NIQE_MARGIN:
+        return Verdict(False, f"NIQE rose from {nb:.2f} to {na:.2f} (less natural)", scores)
+    return Verdict(True, f"NIQE {nb:.2f} -> {na:.2f}", scores)
