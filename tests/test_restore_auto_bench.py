@@ -4,6 +4,7 @@ deblur-levin bench tasks (restora.bench.restore_auto)."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -170,6 +171,24 @@ def test_restore_auto_end_to_end_on_a_tiny_folder(tmp_path):
     gaps = [r["oracle"] - r["auto"] for r in summary["images"]]
     assert summary["mean_gap_oracle"] == pytest.approx(float(np.mean(gaps)))
     assert "auto better than none" in summary_markdown(summarize(result))
+
+    # untouched images (infinite PSNR) are counted apart, not averaged into the deltas
+    data = result.to_dict()
+    data["images"] = [dict(s, scores=dict(s["scores"])) for s in data["images"]]
+    from restora.bench import restore_auto as ra
+
+    monkey = {("tiny", "a"): {"clean": True, "kinds": [], "steps": []}}
+    real = ra._records
+    ra._records = lambda res: {**real(res), **monkey}
+    try:
+        for s in data["images"]:
+            if s["image"] == "a":
+                s["scores"]["psnr"] = float("inf") if s["method"] != "auto" else 45.0
+        summ = ra.summarize(data)["datasets"]["tiny"]
+    finally:
+        ra._records = real
+    assert summ["n"] == 1 and summ["n_clean"] == 1 and summ["clean_unchanged"] == 0 and summ["clean_min_psnr"] == 45.0
+    assert math.isfinite(summ["worst_delta"]) and math.isfinite(summ["mean_delta"])
 
 
 def test_oracle_beats_input_on_known_noise():

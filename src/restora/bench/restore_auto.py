@@ -420,12 +420,15 @@ def _records(result: Any) -> dict[tuple[str, str], dict[str, Any]]:
 
 def summarize(result: Any, *, method: str = "auto", baseline: str = "none", oracle: str = "oracle", metric: str = "psnr") -> dict[str, Any]:
     """Issue 15's figures from a ``restore-auto`` :class:`~restora.bench.BenchResult` (or its
-    ``result.json`` dict), per dataset: ``n``, ``better_share`` (images where ``method``'s
-    PSNR beats ``baseline``'s by more than 0.01 dB), ``worse`` (images where it loses more
-    than 0.01 dB), ``worst_delta`` / ``worst_image`` (the lowest ``method - baseline``),
-    ``mean_delta``, ``mean_gap_oracle`` (mean ``oracle - method``), ``clean_max_loss`` (the
-    largest loss on untouched images), ``per_kind`` (the same by damage kind present) and
-    ``images`` (one row per image: label, the scores of every method)."""
+    ``result.json`` dict), per dataset. Over the *damaged* images (``n``): ``better_share``
+    (images where ``method``'s PSNR beats ``baseline``'s by more than 0.01 dB), ``worse``
+    (images where it loses more than 0.01 dB), ``worst_delta`` / ``worst_image`` (the lowest
+    ``method - baseline``), ``mean_delta``, ``mean_gap_oracle`` (mean ``oracle - method``).
+    Untouched images (their input *is* the reference, PSNR infinite) are counted apart:
+    ``n_clean``, ``clean_unchanged`` (left exactly as they were) and ``clean_min_psnr``
+    (``method``'s lowest PSNR against them; infinite when all are unchanged). ``per_kind``
+    gives the damaged-image figures per damage kind present, ``images`` one row per image
+    (label, the scores of every method)."""
     from restora.bench.runner import BenchResult
     from restora.degrade.realistic import damage_kinds, damage_label
 
@@ -441,9 +444,10 @@ def summarize(result: Any, *, method: str = "auto", baseline: str = "none", orac
         for name in sorted(table):
             rec = records[(ds, name)]
             rows.append({"image": name, "label": damage_label(rec), "kinds": damage_kinds(rec), "clean": bool(rec["clean"]), **table[name]})
-        pairs = [r for r in rows if method in r and baseline in r]
+        damaged = [r for r in rows if not r["clean"]]
+        pairs = [r for r in damaged if method in r and baseline in r]
         deltas = [r[method] - r[baseline] for r in pairs]
-        gaps = [r[oracle] - r[method] for r in rows if oracle in r and method in r]
+        gaps = [r[oracle] - r[method] for r in damaged if oracle in r and method in r]
 
         def stats(sel: list[dict[str, Any]]) -> dict[str, Any]:
             d = [r[method] - r[baseline] for r in sel if method in r and baseline in r]
@@ -458,15 +462,16 @@ def summarize(result: Any, *, method: str = "auto", baseline: str = "none", orac
 
         worst = min(pairs, key=lambda r: r[method] - r[baseline]) if pairs else None
         per_kind = {}
-        for kind in sorted({k for r in rows for k in r["kinds"]} | ({"clean"} if any(r["clean"] for r in rows) else set())):
-            sel = [r for r in rows if (r["clean"] if kind == "clean" else kind in r["kinds"])]
-            per_kind[kind] = stats(sel)
-        clean_losses = [r[baseline] - r[method] for r in rows if r["clean"] and method in r and baseline in r]
+        for kind in sorted({k for r in damaged for k in r["kinds"]}):
+            per_kind[kind] = stats([r for r in damaged if kind in r["kinds"]])
+        clean_scores = [r[method] for r in rows if r["clean"] and method in r]
         out["datasets"][ds] = {
-            **stats(rows),
+            **stats(damaged),
             "worse": sum(x < -0.01 for x in deltas),
             "worst_image": None if worst is None else f"{worst['image']} ({worst['label']})",
-            "clean_max_loss": max(clean_losses) if clean_losses else None,
+            "n_clean": sum(r["clean"] for r in rows),
+            "clean_unchanged": sum(math.isinf(x) for x in clean_scores),
+            "clean_min_psnr": min(clean_scores) if clean_scores else None,
             "mean_gap_oracle": float(np.mean(gaps)) if gaps else None,
             "per_kind": per_kind,
             "images": rows,
@@ -486,13 +491,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += [
             f"### {ds}: `{m}` against `{b}` and `{o}` ({summary['metric'].upper()}, dB)",
             "",
-            "| images | auto better than none | auto worse | mean auto - none | worst auto - none | mean oracle - auto | worst loss on clean images |",
+            f"| damaged images | {m} better than {b} | {m} worse | mean {m} - {b} | worst {m} - {b} | mean {o} - {m} "
+            f"| clean images: left unchanged, lowest {m} PSNR |",
             "|---|---|---|---|---|---|---|",
             f"| {s['n']} | {_f(None if s['better_share'] is None else 100 * s['better_share'], '.0f')} % | {s['worse']} "
             f"| {_f(s['mean_delta'], '+.2f')} | {_f(s['worst_delta'], '+.2f')} ({s['worst_image']}) "
-            f"| {_f(s['mean_gap_oracle'], '+.2f')} | {_f(s['clean_max_loss'], '.2f')} |",
+            f"| {_f(s['mean_gap_oracle'], '+.2f')} | {s['clean_unchanged']} of {s['n_clean']}, {_f(s['clean_min_psnr'], '.2f')} |",
             "",
-            "| damage kind | images | auto better | mean auto - none | worst auto - none | mean oracle - auto |",
+            f"| damage kind | images | {m} better | mean {m} - {b} | worst {m} - {b} | mean {o} - {m} |",
             "|---|---|---|---|---|---|",
         ]
         for kind, k in s["per_kind"].items():
