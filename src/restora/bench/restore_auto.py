@@ -257,6 +257,9 @@ def _restore_auto_degrade(ref: np.ndarray, rng: np.random.Generator):
     from restora.degrade.realistic import damage_target, random_damage
 
     out = random_damage(ref, rng)
+    blur = [max(np.shape(st["kernel"])) for st in out.record.get("steps", []) if "kernel" in st]
+    if blur:  # score blurred images up to a translation, as deblur-levin (Levin et al.'s convention)
+        out.record["score_align"] = int(max(blur) // 2)
     condition: dict[str, Any] = {"damage": out.record}
     target = damage_target(ref, out.record)
     if target.shape != ref.shape or not np.array_equal(target, ref):
@@ -344,7 +347,8 @@ def _levin_load(image: np.ndarray, info: dict[str, Any]):
     kernel, cal = levin_kernel_calibration(sharp, image, stored)
     _CALIBRATION[key] = cal
     record = {"op": "levin_blur", "kernel_file": Path(info["kernel"]).name, "sharp": Path(info["sharp"]).name,
-              "kernel_calibration": cal, "score_crop": int(max(stored.shape) // 2)}
+              "kernel_calibration": cal, "score_crop": int(max(stored.shape) // 2),
+              "score_align": int(max(stored.shape) // 2)}
     return sharp, image, {"kernel": kernel.astype(np.float32)}, record
 
 

@@ -26,7 +26,7 @@ from restora.bench.tasks import BenchTask, Sample, get_task
 from restora.errors import InvalidParameterError, RestoraError
 from restora.validation import as_image
 
-__all__ = ["ImageScore", "ResultRow", "BenchResult", "run_benchmark", "score_output", "METRICS"]
+__all__ = ["ImageScore", "ResultRow", "BenchResult", "run_benchmark", "score_output", "align_to", "METRICS"]
 
 #: Metrics the harness can compute: name -> needs a reference.
 METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "lpips": True, "niqe": False}
@@ -178,6 +178,9 @@ def score_output(
     sc = task.scoring
     y = sc.y_channel and ref.shape[2] == 3
     c = sample.crop
+    if sample.align > 0:
+        out = align_to(out, ref, sample.align)
+        c = max(c, sample.align)
     scores: dict[str, float] = {}
     for name, fn in metric_fns.items():
         if name in ("psnr", "ssim"):
@@ -192,6 +195,26 @@ def score_output(
         else:
             scores[name] = float(fn(o))
     return scores
+
+
+def align_to(output: np.ndarray, reference: np.ndarray, max_shift: int) -> np.ndarray:
+    """``output`` moved by the integer shift (at most ``max_shift`` pixels each way) that best
+    matches ``reference`` (least mean squared error on the interior); borders wrap, so score
+    with a crop of at least ``max_shift``. Levin et al. (2009) score blind deblurring this way:
+    a blind method recovers the kernel up to a translation."""
+    s = int(max_shift)
+    h, w = reference.shape[:2]
+    if s <= 0 or h <= 2 * s or w <= 2 * s:
+        return output
+    r = reference[s : h - s, s : w - s]
+    best, arg = np.inf, (0, 0)
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            o = output[s + dy : h - s + dy, s + dx : w - s + dx]
+            err = float(np.mean((o - r) ** 2))
+            if err < best:
+                best, arg = err, (dy, dx)
+    return np.roll(output, (-arg[0], -arg[1]), axis=(0, 1))
 
 
 def _center_crop(image: np.ndarray, size: int) -> np.ndarray:

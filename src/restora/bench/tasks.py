@@ -85,6 +85,10 @@ class Sample:
     condition: dict[str, Any]  # keyword arguments for the restorer (sigma, scale, quality, kernel)
     record: dict[str, Any]  # JSON-serialisable description of the degradation
     crop: int = 0  # border crop used when scoring this sample
+    # blur tasks: the output is aligned to the reference by the best integer shift up to this
+    # many pixels before scoring (a blind deconvolution centres its kernel, so its output may
+    # sit a few pixels off the reference: Levin et al.'s convention; every method alike)
+    align: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ class BenchTask:
             ref, deg, condition, record = self.pairing.load(image.astype(np.float32, copy=False), self.pairing.infos[name])
             return Sample(name=name, reference=np.ascontiguousarray(self.prepare(ref), dtype=np.float32),
                           degraded=np.ascontiguousarray(deg, dtype=np.float32), condition=condition, record=record,
-                          crop=int(record.get("score_crop", self.scoring.crop)))
+                          crop=int(record.get("score_crop", self.scoring.crop)), align=int(record.get("score_align", 0)))
         reference = np.ascontiguousarray(self.prepare(image.astype(np.float32, copy=False)))
         degraded, condition, record = self.degrade(reference, image_rng(seed, name))
         crop = int(record.get("score_crop", self.scoring.crop))
@@ -153,6 +157,7 @@ class BenchTask:
             condition=condition,
             record=record,
             crop=crop,
+            align=int(record.get("score_align", 0)),
         )
 
 
