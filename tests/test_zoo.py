@@ -206,3 +206,17 @@ def test_gray_jpeg_model_on_rgb_runs_on_the_jfif_planes(tmp_path, monkeypatch):
     np.testing.assert_allclose(planes[1][..., 0], cb.reshape(12, 2, 16, 2).mean(axis=(1, 3)), atol=1e-5)
     y_out = 0.299 * out[..., 0] + 0.587 * out[..., 1] + 0.114 * out[..., 2]
     np.testing.assert_allclose(y_out, y, atol=1e-5)  # luma untouched by the chroma path
+
+
+def test_opponent_denoising_runs_chroma_at_half_resolution_for_strong_noise(monkeypatch):
+    restorer = NeuralRestorer(zoo.load("ffdnet-color"), tile=None)
+    calls = []
+    monkeypatch.setattr(restorer, "engine", lambda x, **kw: (calls.append((x.shape, round(kw["sigma"], 3))), x)[1])
+    rgb = np.random.default_rng(0).random((32, 40, 3)).astype(np.float32)
+    out = restorer(rgb, sigma=30.0)
+    assert [c[0] for c in calls] == [(32, 40, 1), (16, 20, 1), (16, 20, 1)]
+    assert calls[1][1] == pytest.approx(30.0 * 0.5 ** 0.5 / 2, abs=1e-3)  # chroma gain, then 2x2 mean
+    assert out.shape == rgb.shape
+    calls.clear()
+    restorer(rgb, sigma=10.0)  # weak noise on a small image: full resolution
+    assert [c[0] for c in calls] == [(32, 40, 1)] * 3

@@ -86,7 +86,7 @@ class NeuralRestorer:
         if c == want:
             return self._engine(img, sigma=sigma)
         if want == 1 and c == 3 and sigma is not None and self.descriptor.condition == "noise_map":
-            return self._denoise_opponent(img, float(sigma))
+            return self._denoise_opponent(img, float(sigma), str(condition.get("chroma") or "auto"))
         if want == 1 and c == 3 and self.card.task == "jpeg":
             return self._deblock_ycbcr(img, str(condition.get("subsampling") or "4:2:0"))
         if want == 1:
@@ -129,19 +129,46 @@ class NeuralRestorer:
         rgb_out = ycbcr_jpeg_to_rgb(torch.from_numpy(out)[None] * 255.0)[0].numpy().transpose(1, 2, 0) / 255.0
         return np.ascontiguousarray(rgb_out, dtype=np.float32)
 
-    def _denoise_opponent(self, rgb: np.ndarray, sigma: float) -> np.ndarray:
+    def _denoise_opponent(self, rgb: np.ndarray, sigma: float, chroma: str = "auto") -> np.ndarray:
         """A gray noise-map model on an RGB image, one opponent channel at a time.
 
         The rows of :data:`OPPONENT` are orthogonal, so white RGB noise of ``sigma`` stays
         white and independent in each opponent channel, with ``sigma`` times the row's norm:
         the noise-level map takes exactly that. Luma and the two smooth chroma channels are
         far easier to denoise than R, G and B (the idea of CBM3D's colour mode).
+
+        ``chroma``: ``"full"`` denoises the chroma channels at full resolution; ``"half"``
+        at half resolution (2x2 means: the noise there is white with half the sigma; the
+        result comes back up bilinearly), 1.8x faster over the whole image; ``"auto"``
+        takes ``"half"`` for sigma >= :data:`HALF_CHROMA_SIGMA` or images of at least
+        :data:`HALF_CHROMA_PIXELS` pixels, never for camera-noise models (their noise is
+        correlated). Measured with ``ffdnet-color`` on 6 CBSD68 images: sigma 15 / 25 / 50,
+        full 33.50 / 30.86 / 27.62 dB, half 33.43 / 30.93 / 27.75 dB.
         """
+        h, w = rgb.shape[:2]
+        if chroma == "auto":
+            big = h * w >= HALF_CHROMA_PIXELS
+            chroma = "half" if (sigma >= HALF_CHROMA_SIGMA or big) and self.card.degradation != "camera" else "full"
         opp = to_opponent(rgb)
         out = np.empty_like(opp)
         for i, gain in enumerate(OPPONENT_GAINS):
-            out[:, :, i] = self._engine(np.ascontiguousarray(opp[:, :, i : i + 1]), i, 3, sigma=sigma * float(gain))[:, :, 0]
+            plane = np.ascontiguousarray(opp[:, :, i : i + 1])
+            if i == 0 or chroma != "half" or min(h, w) < 32:
+                out[:, :, i] = self._engine(plane, i, 3, sigma=sigma * float(gain))[:, :, 0]
+                continue
+            import cv2
+
+            pp = np.pad(plane[:, :, 0], ((0, h % 2), (0, w % 2)), mode="edge")
+            small = pp.reshape(pp.shape[0] // 2, 2, pp.shape[1] // 2, 2).mean(axis=(1, 3))
+            fixed = self._engine(np.ascontiguousarray(small[:, :, None], dtype=np.float32), i, 3, sigma=sigma * float(gain) / 2.0)[:, :, 0]
+            out[:, :, i] = cv2.resize(fixed, (pp.shape[1], pp.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
         return from_opponent(out)
+
+
+#: ``_denoise_opponent(chroma="auto")`` denoises chroma at half resolution from this sigma ...
+HALF_CHROMA_SIGMA = 20.0
+#: ... or from this many pixels (speed: a 12 MP photo in about half the time).
+HALF_CHROMA_PIXELS = 4_000_000
 
 
 #: JPEG chroma subsampling -> (vertical, horizontal) factor of the stored Cb/Cr planes.
