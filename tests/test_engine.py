@@ -116,3 +116,27 @@ def test_onnx_export_dynamic_size_matches_pytorch(tmp_path):
     assert path.exists()
     # a third size, not used during export
     assert verify_onnx(model, path, describe(model, measure_flops=False), probe_size=(29, 71)) < 1e-4
+
+
+def test_fold_batchnorm_is_exact_and_leaves_the_model_alone():
+    import torch
+
+    from restora.engine.fuse import fold_batchnorm
+    from restora.nn.registry import create_model
+
+    torch.manual_seed(0)
+    m = create_model("ffdnet", in_channels=1, features=8, depth=5).eval()
+    for mod in m.modules():  # non-trivial running statistics
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.2, 0.2)
+    f = fold_batchnorm(m)
+    assert f is not m and not any(isinstance(x, torch.nn.BatchNorm2d) for x in f.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # original untouched
+    x, n = torch.rand(2, 1, 20, 24), torch.full((2, 1, 20, 24), 0.1)
+    with torch.no_grad():
+        torch.testing.assert_close(f(x, n), m(x, n), atol=1e-5, rtol=1e-5)
+    plain = create_model("drunet", features=4, levels=2, blocks=1)  # no BatchNorm: returned as is
+    assert fold_batchnorm(plain) is plain

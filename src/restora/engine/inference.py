@@ -167,7 +167,9 @@ class TiledEngine:
         self.batch_size = batch_size
         self.max_tile = max_tile
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
-        self.model = model.eval().to(self.device, self.dtype)
+        from restora.engine.fuse import fold_batchnorm
+
+        self.model = fold_batchnorm(model.eval()).to(self.device, self.dtype)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._forward: Callable[..., torch.Tensor] = self.model
