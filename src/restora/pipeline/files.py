@@ -50,11 +50,12 @@ def restore_file(
     :meth:`RestorePipeline.plan` (``scale``, ``target_size``, ``steps``) and ``progress`` to
     :meth:`RestorePipeline.run`.
     """
+    from restora.atomic import same_file
     from restora.io import read_image_info, write_image
     from restora.pipeline.core import RestorePipeline
 
     out = output_path(dst, format)
-    if _same_file(Path(src), out):
+    if same_file(src, out):
         raise InvalidParameterError(f"the output {out} is the input {src}; restora never writes over its input")
     if not overwrite and os.path.lexists(out):
         raise OutputExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
@@ -72,15 +73,6 @@ def restore_file(
     result.timings = {"read": t_read, **result.timings, "write": t_write}
     result.timings["total"] = result.timings.get("total", 0.0) + t_read + t_write
     return result
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve()))
 
 
 def compare_image(before: np.ndarray, after: np.ndarray, *, max_side: int = 2048, labels: bool = True) -> np.ndarray:
