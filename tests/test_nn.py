@@ -9,6 +9,7 @@ from restora.nn import create_model, describe, get_arch, list_archs
 TINY = {
     "dncnn": dict(depth=5, features=8),
     "ffdnet": dict(depth=4, features=8),
+    "drunet": dict(features=4, levels=3, blocks=1),
     "unet": dict(features=4, levels=3),
     "srcnn": dict(features=(8, 4)),
     "vdsr": dict(depth=4, features=8),
