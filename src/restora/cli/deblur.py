@@ -136,6 +136,11 @@ def deblur_command(
             kernel_size = 31
             if found.kind != "none" and found.size_px > 0:
                 kernel_size = int(min(61, max(9, 2 * np.ceil(0.65 * found.size_px + 2) + 1)))
+        if how == "estimated":  # an estimated kernel needs firmer regularisation (see BLIND_DECONV_SIGMA)
+            from restora.pipeline.plan import BLIND_DECONV_SIGMA
+
+            sigma = max(sigma, BLIND_DECONV_SIGMA)
+            how = f"estimated, at least {BLIND_DECONV_SIGMA:g} for a blind kernel"
         out, k = blind_deconvolve(color, kernel_size, sigma=sigma)
         if save_kernel_to is not None:
             save_kernel(save_kernel_to, k, overwrite)

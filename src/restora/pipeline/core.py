@@ -29,6 +29,7 @@ from restora.pipeline.methods import (
     upscale_passes,
 )
 from restora.pipeline.plan import (
+    BLIND_DECONV_SIGMA,
     BLUR_MIN_SIZE_PX,
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
@@ -313,6 +314,7 @@ class RestorePipeline:
                 params = {"sigma": round(max(noise_left, 0.5), 2)}
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
                 if not _is_neural_or_forced(choice) and not _is_blind(choice.method):
+                    params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         params["kernel_size"] = int(min(51, max(9, 2 * math.ceil(0.65 * blur_size + 2) + 1)))
                     else:
