@@ -126,7 +126,7 @@ def test_oracle_plan_from_record():
     cam = oracle_plan({"steps": [{"kind": "camera_noise", "iso": 800, "rms_sigma": 4.0, "seed": 0}]})
     assert cam.steps == ["denoise:ffdnet-camera"] and cam.kernel is None
     gray = oracle_plan({"steps": [{"kind": "gaussian_noise", "sigma": 9.0, "rms_sigma": 9.0, "seed": 0}]}, channels=1)
-    assert gray.steps == ["denoise:ffdnet-gray"]
+    assert gray.steps == ["denoise:drunet-gray"]
     empty = oracle_plan({"clean": True, "steps": []})
     assert empty.steps == [] and empty.kernel is None
     with pytest.raises(Exception, match="rms_sigma"):  # an unapplied record is refused

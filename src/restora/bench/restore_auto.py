@@ -129,7 +129,7 @@ def oracle_plan(record: dict[str, Any], channels: int = 3) -> OraclePlan:
         if noise["kind"] == "camera_noise":
             steps.append("denoise:ffdnet-camera")
         else:
-            steps.append("denoise:" + ("ffdnet-color" if channels == 3 else "ffdnet-gray"))
+            steps.append("denoise:" + ("ffdnet-color" if channels == 3 else "drunet-gray"))
     blur = next((by_kind[k] for k in ("motion_blur", "defocus_blur") if k in by_kind), None)
     if blur is not None:
         if blur.get("kernel") is None:
@@ -226,7 +226,7 @@ def _levin_oracle(device: str | None) -> BenchMethod:
 
 
 def _denoiser(image: np.ndarray) -> list[str]:
-    return ["denoise:" + ("ffdnet-color" if image.shape[2] == 3 else "ffdnet-gray")]
+    return ["denoise:" + ("ffdnet-color" if image.shape[2] == 3 else "drunet-gray")]
 
 
 #: restore-auto's methods: name -> factory(device) -> BenchMethod.
