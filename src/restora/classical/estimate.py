@@ -524,11 +524,12 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
 
     nl = estimate_noise_level_function(img) if min(h, w) >= 16 else None
     blur = estimate_blur(img)
-    found = detect_blur(img) if min(h, w) >= 64 else None
+    found, uniform = _blur_of_halves(img) if min(h, w) >= 64 else (None, True)
     if found is not None:
         blur["kind"] = found.kind
         blur["size_px"] = float(found.size_px)
         blur["confidence"] = float(found.confidence)
+        blur["uniform"] = bool(uniform)
         if found.angle_deg is not None:
             blur["angle_deg"] = float(found.angle_deg)
     out: dict[str, Any] = {
@@ -550,6 +551,28 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
             "b": [round(float(v), 4) for v in np.atleast_1d(nl.b)],
         }
     return out
+
+
+def _blur_of_halves(img: np.ndarray) -> tuple[Any, bool]:
+    """Blur detected on the two halves of the image (split across its longer side), and
+    whether it is uniform: camera shake and a mis-focused shot blur the whole frame alike,
+    while depth of field (a sharp subject on a soft background) blurs only part of it, which
+    deblurring must leave alone. Uniform: both halves find blur, of sizes within a factor of
+    2. Returns the more confident half's estimate (the blurred one when only one is)."""
+    from restora.classical.blur_detect import detect_blur
+
+    h, w = img.shape[:2]
+    if min(h, w) < 128:
+        return detect_blur(img), True
+    halves = (img[:, : w // 2], img[:, w // 2 :]) if w >= h else (img[: h // 2], img[h // 2 :])
+    found = [detect_blur(np.ascontiguousarray(x)) for x in halves]
+    blurred = [f for f in found if f.kind != "none"]
+    if not blurred:
+        return max(found, key=lambda f: f.confidence), True
+    best = max(blurred, key=lambda f: f.confidence)
+    sizes = [f.size_px for f in blurred]
+    uniform = len(blurred) == 2 and max(sizes) <= 2.0 * max(min(sizes), 1e-6)
+    return best, uniform
 
 
 def _is_jpeg(path: str | os.PathLike[str]) -> bool:

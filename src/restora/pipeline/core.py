@@ -267,8 +267,8 @@ class RestorePipeline:
                 else:
                     wanted["denoise"] = f"noise sigma {sigma:.1f} estimated > {NOISE_SIGMA_THRESHOLD:g}"
             if blur_kind is not None:
-                if blur_kind != "none" and blur_size >= BLUR_MIN_SIZE_PX:
-                    wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g})"
+                if blur_kind != "none" and blur_size >= BLUR_MIN_SIZE_PX and blur.get("uniform", True):
+                    wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g}) across the whole frame"
             elif math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
                 wanted["deblur"] = f"strong blur: Gaussian-equivalent sigma {blur_sigma:.1f} px >= {BLUR_STRONG_THRESHOLD:g}"
             if target is not None and target != (h, w):

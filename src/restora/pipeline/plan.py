@@ -15,8 +15,9 @@ list of steps. The rules (documented in ``docs/restore.md``):
   with the noise's overall standard deviation as sigma.
 * ``deblur``: when asked (``steps``), or when blur detection
   (:func:`restora.classical.blur_detect.detect_blur`) finds motion, defocus or Gaussian
-  blur of at least :data:`BLUR_MIN_SIZE_PX` pixels; the kernel is then estimated blindly
-  with a support fitted to the measured size.
+  blur of at least :data:`BLUR_MIN_SIZE_PX` pixels on both halves of the frame (camera shake
+  or a missed focus; blur in one half only is depth of field and is left alone); the kernel
+  is then estimated blindly with a support fitted to the measured size.
 * ``upscale``: when ``scale`` or ``target_size`` is given; a real-world model is preferred
   when the image carries noise, JPEG or blur, a clean-input one when it is clean.
 * Never worse: every step the planner chose itself is judged after it ran
@@ -178,7 +179,8 @@ def describe_analysis(a: dict[str, Any]) -> str:
         parts.append(f"{noise['kind']} noise" + (" (spatially correlated)" if noise.get("correlated") else ""))
     blur = a.get("blur")
     if isinstance(blur, dict) and blur.get("kind") not in (None, "none"):
-        parts.append(f"{blur['kind']} blur ~{blur.get('size_px', 0):.0f} px")
+        local = "" if blur.get("uniform", True) else " in part of the frame only (depth of field? not deblurred)"
+        parts.append(f"{blur['kind']} blur ~{blur.get('size_px', 0):.0f} px{local}")
     elif isinstance(blur, dict) and blur.get("sigma") is not None and math.isfinite(blur["sigma"]):
         parts.append(f"blur sigma {blur['sigma']:.2f} px")
     if a.get("crop"):
