@@ -154,3 +154,13 @@ def test_batch_counts_restored_apart_from_unchanged(tmp_path, clean):
     s = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert (s["restored"], s["unchanged"], s["done"]) == (1, 1, 2)
     assert "1 restored" in r.output and "1 unchanged" in r.output
+
+
+def test_blur_in_part_of_the_frame_is_left_alone(clean, pipe):
+    """Depth of field (a sharp half, a soft half) is not camera shake: no deblur step."""
+    half = clean.copy()
+    w = clean.shape[1]
+    half[:, w // 2 :] = _motion(clean)[:, w // 2 :]
+    plan = pipe.plan(half)
+    assert plan.analysis["blur"]["kind"] != "none" and plan.analysis["blur"]["uniform"] is False
+    assert plan.step("deblur") is None and "part of the frame" in plan.describe()
