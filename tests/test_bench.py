@@ -389,3 +389,15 @@ def test_camera_task_scores_against_the_noise_free_isp_output() -> None:
     assert 2 / 255 < float(residual.std()) < 60 / 255 and abs(float(residual.mean())) < 0.02
     assert sample.record["op"] == "camera_sensor_noise" and task.parameters["shot"][0] > 0
     assert callable(isp.read_noise_for_shot)
+
+
+def test_speed_plot_skips_infinite_scores(gray_set: Path, tmp_path: Path) -> None:
+    """A set holding an untouched image has an infinite mean PSNR: the plot leaves it out
+    instead of failing after the whole run (it used to raise from matplotlib)."""
+    from restora.bench.report import plot_quality_speed
+
+    task = get_task("denoise-gray-s25")
+    result = run_benchmark([identity], task, [gray_set], progress=False, limit=1)
+    for row in result.measured_rows:
+        row.scores["psnr"] = float("inf")
+    assert plot_quality_speed(result, tmp_path / "q.png").is_file()

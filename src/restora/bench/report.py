@@ -214,6 +214,8 @@ def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psn
             v = r.scores.get(metric)
             if r.dataset != ds or v is None or r.seconds_per_mp is None:
                 continue
+            if not (math.isfinite(v) and math.isfinite(r.seconds_per_mp)):
+                continue  # e.g. the mean PSNR of a set holding an untouched image is infinite
             x = max(r.seconds_per_mp, 1e-6)
             xs.append(x)
             ax.scatter([x], [v], color=colours[r.method], s=40, zorder=3)
