@@ -397,7 +397,10 @@ def test_speed_plot_skips_infinite_scores(gray_set: Path, tmp_path: Path) -> Non
     from restora.bench.report import plot_quality_speed
 
     task = get_task("denoise-gray-s25")
-    result = run_benchmark([identity], task, [gray_set], progress=False, limit=1)
+    def halve(image: np.ndarray, **condition: object) -> np.ndarray:
+        return image * 0.5
+
+    result = run_benchmark([identity, halve], task, [gray_set], progress=False, limit=1)
     for row in result.measured_rows:
         row.scores["psnr"] = float("inf")
     assert plot_quality_speed(result, tmp_path / "q.png").is_file()
