@@ -34,7 +34,7 @@ import numpy as np
 from restora.errors import InvalidParameterError
 from restora.validation import as_image, check_range
 
-__all__ = ["BlurEstimate", "detect_blur", "describe_kernel", "kernel_extent"]
+__all__ = ["BlurEstimate", "detect_blur", "describe_kernel", "kernel_extent", "kernel_support"]
 
 BlurKind = Literal["none", "motion", "defocus", "gaussian"]
 
@@ -206,3 +206,9 @@ def detect_blur(
     kernel = estimate_kernel(window[:, :, None], ks)
     est = describe_kernel(kernel)
     return BlurEstimate(est.kind, est.size_px, est.angle_deg, est.confidence, est.anisotropy, gate, kernel)
+
+
+def kernel_support(size_px: float, *, cap: int = 51) -> int:
+    """The odd kernel side a blind estimate should search for a blur measured at ``size_px``
+    (:attr:`BlurEstimate.size_px`): ``2 ceil(0.65 size + 2) + 1``, at least 9 and at most ``cap``."""
+    return int(min(cap, max(9, 2 * math.ceil(0.65 * float(size_px) + 2) + 1)))

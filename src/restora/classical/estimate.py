@@ -519,7 +519,6 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     else:
         quality = estimate_jpeg_quality(img)
         source = "pixels" if quality is not None else None
-    from restora.classical.blur_detect import detect_blur
     from restora.classical.noise_level import estimate_noise_level_function
 
     nl = estimate_noise_level_function(img) if min(h, w) >= 16 else None

@@ -130,12 +130,10 @@ def deblur_command(
         out = map_deconvolution(color, k, prior="tv" if method == "map-tv" else "hyper-laplacian", sigma=sigma)
     else:
         if kernel_size is None:
-            from restora.classical.blur_detect import detect_blur
+            from restora.classical.blur_detect import detect_blur, kernel_support
 
             found = detect_blur(color)
-            kernel_size = 31
-            if found.kind != "none" and found.size_px > 0:
-                kernel_size = int(min(61, max(9, 2 * np.ceil(0.65 * found.size_px + 2) + 1)))
+            kernel_size = kernel_support(found.size_px, cap=61) if found.kind != "none" and found.size_px > 0 else 31
         if how == "estimated":  # an estimated kernel needs firmer regularisation (see BLIND_DECONV_SIGMA)
             from restora.pipeline.plan import BLIND_DECONV_SIGMA
 

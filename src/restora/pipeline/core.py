@@ -316,7 +316,9 @@ class RestorePipeline:
                 if not _is_neural_or_forced(choice) and not _is_blind(choice.method):
                     params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
-                        params["kernel_size"] = int(min(51, max(9, 2 * math.ceil(0.65 * blur_size + 2) + 1)))
+                        from restora.classical.blur_detect import kernel_support
+
+                        params["kernel_size"] = kernel_support(blur_size)
                     else:
                         bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
                         params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))

@@ -106,26 +106,17 @@ class NeuralRestorer:
         and brought back up with a triangle (bilinear) filter, as decoders do. On 8 LIVE1 images
         at q10 (RGB PSNR): JPEG 24.74, full-resolution chroma 25.27, stored-resolution chroma
         25.35 dB, in 45 % of the time (1 thread)."""
-        import cv2
         import torch
 
         from restora.degrade.torch_jpeg import rgb_to_ycbcr_jpeg, ycbcr_jpeg_to_rgb
 
         fy, fx = CHROMA_FACTORS.get(subsampling, (2, 2))
-        h, w = rgb.shape[:2]
         ycc = rgb_to_ycbcr_jpeg(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None] * 255.0)[0] / 255.0
         planes = ycc.numpy()
         out = np.empty_like(planes)
         out[0] = self._engine(np.ascontiguousarray(planes[0][:, :, None]), 0, 3)[:, :, 0]
         for i in (1, 2):
-            p = planes[i]
-            if fy == fx == 1:
-                out[i] = self._engine(np.ascontiguousarray(p[:, :, None]), i, 3)[:, :, 0]
-                continue
-            pp = np.pad(p, ((0, (-h) % fy), (0, (-w) % fx)), mode="edge")
-            small = pp.reshape(pp.shape[0] // fy, fy, pp.shape[1] // fx, fx).mean(axis=(1, 3))
-            fixed = self._engine(np.ascontiguousarray(small[:, :, None], dtype=np.float32), i, 3)[:, :, 0]
-            out[i] = cv2.resize(fixed, (pp.shape[1], pp.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
+            out[i] = at_lower_resolution(planes[i], fy, fx, lambda q, i=i: self._engine(q, i, 3))
         rgb_out = ycbcr_jpeg_to_rgb(torch.from_numpy(out)[None] * 255.0)[0].numpy().transpose(1, 2, 0) / 255.0
         return np.ascontiguousarray(rgb_out, dtype=np.float32)
 
@@ -152,17 +143,26 @@ class NeuralRestorer:
         opp = to_opponent(rgb)
         out = np.empty_like(opp)
         for i, gain in enumerate(OPPONENT_GAINS):
-            plane = np.ascontiguousarray(opp[:, :, i : i + 1])
-            if i == 0 or chroma != "half" or min(h, w) < 32:
-                out[:, :, i] = self._engine(plane, i, 3, sigma=sigma * float(gain))[:, :, 0]
-                continue
-            import cv2
-
-            pp = np.pad(plane[:, :, 0], ((0, h % 2), (0, w % 2)), mode="edge")
-            small = pp.reshape(pp.shape[0] // 2, 2, pp.shape[1] // 2, 2).mean(axis=(1, 3))
-            fixed = self._engine(np.ascontiguousarray(small[:, :, None], dtype=np.float32), i, 3, sigma=sigma * float(gain) / 2.0)[:, :, 0]
-            out[:, :, i] = cv2.resize(fixed, (pp.shape[1], pp.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
+            f = 2 if i > 0 and chroma == "half" and min(h, w) >= 32 else 1
+            level = sigma * float(gain) / f  # the mean of f x f white-noise pixels has 1/f the sigma
+            out[:, :, i] = at_lower_resolution(opp[:, :, i], f, f, lambda q, i=i, s=level: self._engine(q, i, 3, sigma=s))
         return from_opponent(out)
+
+
+def at_lower_resolution(plane: np.ndarray, fy: int, fx: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` (H x W x 1 -> H x W x 1) applied to the 2-D ``plane`` at ``1/fy x 1/fx`` of its
+    resolution: area means of ``fy x fx`` blocks (edges replicated to a multiple), ``fn``,
+    then back up with a triangle (bilinear) filter, as JPEG decoders upsample chroma.
+    ``fy == fx == 1`` is ``fn`` on the plane itself."""
+    h, w = plane.shape
+    if fy == fx == 1:
+        return fn(np.ascontiguousarray(plane[:, :, None], dtype=np.float32))[:, :, 0]
+    import cv2
+
+    pp = np.pad(plane, ((0, (-h) % fy), (0, (-w) % fx)), mode="edge")
+    small = pp.reshape(pp.shape[0] // fy, fy, pp.shape[1] // fx, fx).mean(axis=(1, 3))
+    fixed = fn(np.ascontiguousarray(small[:, :, None], dtype=np.float32))[:, :, 0]
+    return cv2.resize(fixed, (pp.shape[1], pp.shape[0]), interpolation=cv2.INTER_LINEAR)[:h, :w]
 
 
 #: ``_denoise_opponent(chroma="auto")`` denoises chroma at half resolution from this sigma ...
