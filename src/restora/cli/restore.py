@@ -102,23 +102,23 @@ def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool =
     seconds per step, steps the never-worse check dropped, totals."""
     from restora.pipeline.plan import describe_analysis
 
-    console = out or globals()["console"]
+    con = out if out is not None else console
     plan = result.plan if hasattr(result, "plan") else result
     if plan_shown:
         timings = getattr(result, "timings", {})
         for s in plan.steps:
             note = f" [yellow]dropped[/]: {s.dropped}; its input was kept" if s.dropped else ""
-            console.print(f"  {s.name}: {s.method} {timings.get(s.name, 0.0):.2f}s{note}", highlight=False)
+            con.print(f"  {s.name}: {s.method} {timings.get(s.name, 0.0):.2f}s{note}", highlight=False)
         if not plan.steps:
-            console.print("  unchanged: nothing to do; the image was copied through", highlight=False)
+            con.print("  unchanged: nothing to do; the image was copied through", highlight=False)
         t = timings
         parts = [f"{k} {t[k]:.2f}s" for k in ("read", "analyse", "write") if k in t]
-        console.print(f"[bold]{dst}[/] written; total {t.get('total', 0.0):.2f}s ({', '.join(parts)})", highlight=False)
+        con.print(f"[bold]{dst}[/] written; total {t.get('total', 0.0):.2f}s ({', '.join(parts)})", highlight=False)
         return
-    console.print(f"[bold]{src}[/]" + (f" -> [bold]{dst}[/]" if dst else ""), highlight=False)
-    console.print(f"  analysis: {describe_analysis(plan.analysis)}", highlight=False)
+    con.print(f"[bold]{src}[/]" + (f" -> [bold]{dst}[/]" if dst else ""), highlight=False)
+    con.print(f"  analysis: {describe_analysis(plan.analysis)}", highlight=False)
     if not plan.steps:
-        console.print("  nothing to do: no degradation above the thresholds (use --steps to force one); the image is copied through")
+        con.print("  nothing to do: no degradation above the thresholds (use --steps to force one); the image is copied through")
     else:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("step", "method", "parameters", "why"):
@@ -133,11 +133,11 @@ def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool =
             if show_times:
                 row.append(f"{timings.get(s.name, 0.0):.2f}")
             table.add_row(*row)
-        console.print(table)
+        con.print(table)
     if show_times and getattr(result, "timings", None):
         t = result.timings
         parts = [f"{k} {t[k]:.2f}s" for k in ("read", "analyse", "write") if k in t]
-        console.print(f"  total {t.get('total', 0.0):.2f}s ({', '.join(parts)})", highlight=False)
+        con.print(f"  total {t.get('total', 0.0):.2f}s ({', '.join(parts)})", highlight=False)
 
 
 # --------------------------------------------------------------------------- restore
