@@ -322,15 +322,16 @@ def test_missing_package_is_a_4xx_that_says_what_to_install(monkeypatch):
     assert 400 <= r.status_code < 500 and "pip install 'restora[bench]'" in r.json()["error"]
 
 
-def test_create_app_leaves_no_temp_folder_behind():
+def test_create_app_leaves_no_temp_folder_behind(tmp_path, monkeypatch):
     import gc
     import tempfile
 
-    before = set(Path(tempfile.gettempdir()).glob("restora-web-*"))
+    # a private temp root: other test workers build apps (and their folders) at the same time
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     app = create_app(FakePipeline())
     del app
     gc.collect()
-    assert set(Path(tempfile.gettempdir()).glob("restora-web-*")) <= before
+    assert not list(tmp_path.glob("restora-web-*"))
 
 
 def test_memory_bound_refuses_a_huge_upscale_before_queueing():
