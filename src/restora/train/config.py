@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Degradation presets for ``data.degradation.type``.
-DEGRADATIONS = ("gaussian", "jpeg", "bicubic", "realesrgan", "bsrgan", "none")
+DEGRADATIONS = ("gaussian", "camera", "jpeg", "bicubic", "realesrgan", "bsrgan", "motion", "none")
 
 
 @dataclass
@@ -64,13 +64,16 @@ class ModelConfig:
 class DegradationConfig:
     """How low-quality inputs are made from the high-quality crops, on the fly."""
 
-    type: Literal["gaussian", "camera", "jpeg", "bicubic", "realesrgan", "bsrgan", "none"] = "gaussian"
-    sigma: float | list[float] = 25.0  # gaussian: fixed, or [lo, hi] drawn uniformly (blind)
+    type: Literal["gaussian", "camera", "jpeg", "bicubic", "realesrgan", "bsrgan", "motion", "none"] = "gaussian"
+    # gaussian: fixed, or [lo, hi] drawn uniformly (blind); motion: the noise added after the blur
+    sigma: float | list[float] = 25.0
     quality: int | list[int] = field(default_factory=lambda: [10, 90])  # jpeg: fixed or [lo, hi]
     scale: int = 1  # bicubic / realesrgan / bsrgan downscaling factor
     clip: bool = False  # clip the degraded input to [0, 1] (noise is unclipped by convention)
     where: Literal["auto", "batch", "sample"] = "auto"  # batch: torch on the device; sample: numpy in workers
-    options: dict[str, Any] = field(default_factory=dict)  # realesrgan/bsrgan/camera option overrides
+    # realesrgan/bsrgan/camera option overrides; motion: bank_count, bank_size, bank_seed,
+    # real_fraction, sharp_fraction (restora.degrade.kernel_bank)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -385,8 +388,8 @@ def _check_semantics(cfg: Config) -> None:
         raise ConfigError(f"config key 'data.color_split': {d.color_split} feeds 1-channel models, but data.channels is {d.channels}")
     if d.color_split != "none" and d.lq is not None:
         raise ConfigError("config key 'data.color_split' needs a synthetic degradation, not paired data (data.lq)")
-    if deg.type == "camera" and deg.where == "batch":
-        raise ConfigError("config key 'data.degradation.where': camera noise runs per sample (numpy ISP)")
+    if deg.type in ("camera", "motion") and deg.where == "batch":
+        raise ConfigError(f"config key 'data.degradation.where': {deg.type} degradation runs per sample (numpy)")
     if d.lq is not None and deg.type != "none":
         raise ConfigError("config key 'data.degradation.type' must be 'none' for paired data (data.lq is set)")
     if d.lq is None and deg.type == "none":

@@ -37,6 +37,8 @@ __all__ = [
     "build_train_loader",
     "build_val_set",
     "degradation_mode",
+    "degradation_margin",
+    "motion_blur_sample",
     "derive_seed",
     "dihedral",
     "to_channels",
@@ -151,7 +153,7 @@ def degradation_mode(deg: DegradationConfig) -> str:
         return "none"
     if deg.where != "auto":
         return deg.where
-    return "sample" if deg.type in ("jpeg", "camera") else "batch"
+    return "sample" if deg.type in ("jpeg", "camera", "motion") else "batch"
 
 
 def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = False) -> float:
@@ -180,6 +182,44 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     return isp.process(isp.add_raw_noise(raw, shot, read, gen), meta), isp.process(raw, meta)
 
 
+#: Defaults of the ``motion`` degradation's options (see :func:`motion_blur_sample`).
+MOTION_OPTIONS: dict[str, Any] = {"bank_count": 2048, "bank_size": 35, "bank_seed": 17, "real_fraction": 0.2, "sharp_fraction": 0.05}
+
+
+def _motion_options(deg: DegradationConfig) -> dict[str, Any]:
+    unknown = set(deg.options) - set(MOTION_OPTIONS)
+    if unknown:
+        raise ConfigError(f"config key 'data.degradation.options': unknown motion option(s) {sorted(unknown)}; valid: {sorted(MOTION_OPTIONS)}")
+    return {**MOTION_OPTIONS, **deg.options}
+
+
+def degradation_margin(deg: DegradationConfig) -> int:
+    """Extra pixels cropped around each training patch so that the degradation sees real
+    image content beyond the patch (motion blur: half the kernel support), not a mirror."""
+    return int(_motion_options(deg)["bank_size"]) // 2 if deg.type == "motion" else 0
+
+
+def motion_blur_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator) -> np.ndarray:
+    """Camera-shake / defocus blur as a camera records it: a kernel from the training bank
+    (:func:`restora.degrade.kernel_bank.load_kernel_bank`; ``sharp_fraction`` of the
+    patches stay sharp so the model learns to leave sharp images alone), Gaussian noise of
+    ``deg.sigma`` 8-bit levels, then clipping and rounding to 8 bits."""
+    from restora.degrade.convolve import convolve
+    from restora.degrade.kernel_bank import load_kernel_bank
+
+    o = _motion_options(deg)
+    if gen.random() < float(o["sharp_fraction"]):
+        lq = hq.astype(np.float32, copy=True)
+    else:
+        bank = load_kernel_bank(int(o["bank_count"]), int(o["bank_size"]), seed=int(o["bank_seed"]))
+        kernel, _ = bank.draw(gen, real_fraction=float(o["real_fraction"]))
+        lq = np.asarray(convolve(hq, kernel, boundary="reflect"), np.float32)
+    sigma = float(_draw(gen, deg.sigma))
+    if sigma > 0:
+        lq = lq + gen.standard_normal(lq.shape, dtype=np.float32) * np.float32(sigma / 255.0)
+    return np.round(np.clip(lq, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0)
+
+
 def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generator) -> tuple[np.ndarray, float]:
     """Numpy degradation of one HQ patch; returns ``(lq, sigma)`` (sigma 0 unless Gaussian).
     (Camera noise also changes the target: see :func:`degrade_pair`.)"""
@@ -199,6 +239,8 @@ def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Genera
         lq = degrade.realesrgan_degradation(hq, deg.scale, rng=gen, **deg.options).image
     elif deg.type == "bsrgan":
         lq = degrade.bsrgan_degradation(hq, deg.scale, rng=gen, **deg.options).image
+    elif deg.type == "motion":
+        lq = motion_blur_sample(hq, deg, gen)
     else:  # pragma: no cover - validated earlier
         raise ConfigError(f"unknown degradation {deg.type!r}")
     if deg.clip:
@@ -262,6 +304,7 @@ class PatchDataset(Dataset):
         self.cfg = cfg
         self.scale = scale
         self.mode = degradation_mode(cfg.degradation)
+        self.margin = degradation_margin(cfg.degradation) if self.mode == "sample" else 0
 
     def __len__(self) -> int:
         return len(self.hq)
@@ -289,12 +332,16 @@ class PatchDataset(Dataset):
             hq_patch = dihedral(hq_img[y * s : y * s + p, x * s : x * s + p], k)
             item["lq"] = torch.from_numpy(np.ascontiguousarray(lq_patch.transpose(2, 0, 1)))
         else:
-            img = _pad_to(self.hq[index], p)
+            m = self.margin  # degraded with real surroundings, then cropped back to p
+            img = _pad_to(self.hq[index], p + 2 * m)
             h, w = img.shape[:2]
-            y = int(gen.integers(0, h - p + 1))
-            x = int(gen.integers(0, w - p + 1))
-            hq_patch = np.ascontiguousarray(dihedral(img[y : y + p, x : x + p], k))
+            y = int(gen.integers(0, h - p - 2 * m + 1))
+            x = int(gen.integers(0, w - p - 2 * m + 1))
+            hq_patch = np.ascontiguousarray(dihedral(img[y : y + p + 2 * m, x : x + p + 2 * m], k))
             lq, hq_patch, sigma = degrade_pair(hq_patch, self.cfg.degradation, gen, sample=self.mode == "sample", color_split=self.cfg.color_split)
+            if m:
+                hq_patch = hq_patch[m:-m, m:-m]
+                lq = None if lq is None else lq[m:-m, m:-m]
             if lq is not None:
                 item["lq"] = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))
                 item["sigma"] = torch.tensor(sigma, dtype=torch.float32)
