@@ -87,6 +87,8 @@ def _task_of(cfg: Config, arch_task: str) -> str:
         return "denoise"
     if t == "jpeg":
         return "jpeg"
+    if t == "motion":
+        return "deblur"
     if t in SR_TYPES:
         return "sr" if cfg.data.degradation.scale > 1 else arch_task
     return arch_task
