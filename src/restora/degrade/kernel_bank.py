@@ -141,7 +141,7 @@ def make_kernel_bank(
 ) -> KernelBank:
     """Generate the bank: ``count`` simulated kernels (motion, and ``defocus_fraction`` of
     defocus disks) drawn from ``seed``, followed by the ``real`` kernels (default: none; pass
-    :func:`real_training_kernels`), each padded to ``size``."""
+    :func:`real_training_kernels`) that fit in ``size``, each padded to ``size``."""
     from restora.degrade.kernels import defocus_kernel, motion_kernel
 
     if count < 1 or size < 5 or size % 2 == 0:
@@ -159,6 +159,8 @@ def make_kernel_bank(
             kernels.append(k)
             families.append("motion")
     for k in real or []:
+        if k.shape[0] > size:  # a real kernel larger than the support cannot be represented
+            continue
         kernels.append(_pad_center(k, size))
         families.append("real")
     stack = np.stack(kernels).astype(np.float32)
