@@ -1,5 +1,6 @@
-"""GAN discriminators: the SRGAN VGG-style classifier and the Real-ESRGAN U-Net
-discriminator with spectral normalisation (per-pixel realness map)."""
+"""GAN discriminators: the SRGAN VGG-style classifier, the Real-ESRGAN U-Net
+discriminator with spectral normalisation (per-pixel realness map) and the pix2pix /
+DeblurGAN PatchGAN critic (one logit per overlapping 70x70 patch)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from restora.errors import InvalidParameterError
 from restora.nn.spec import ArchSpec
 
 
@@ -73,6 +75,46 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
+class PatchGANDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017; DeblurGAN's critic): 4x4 convs, ``layers`` of them with
+    stride 2, then two with stride 1; LeakyReLU(0.2). ``layers=3`` is the 70x70 PatchGAN: each
+    output logit sees a 70x70 input patch, and a ``H x W`` input gives a
+    ``B x 1 x (H/8 - 2) x (W/8 - 2)`` map (inputs of at least 24 px; 32 px gives 2 x 2).
+
+    ``norm``: ``"instance"`` (per-sample, no running statistics: keeps the WGAN-GP penalty
+    per sample, as DeblurGAN) or ``"none"``. Batch norm is not offered: it couples the samples
+    of a batch, which breaks the gradient penalty's per-sample gradients."""
+
+    NORMS = ("instance", "none")
+
+    def __init__(self, in_channels: int = 3, features: int = 64, layers: int = 3, norm: str = "instance") -> None:
+        super().__init__()
+        if norm not in self.NORMS:
+            raise InvalidParameterError(f"patchgan norm must be one of {', '.join(self.NORMS)}, got {norm!r}")
+        if int(layers) < 1:
+            raise InvalidParameterError(f"patchgan layers must be >= 1, got {layers}")
+        layers = int(layers)
+        f = int(features)
+        bias = norm == "none"  # a bias before an affine-free instance norm is cancelled by it
+
+        def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
+            out: list[nn.Module] = [nn.Conv2d(cin, cout, 4, stride=stride, padding=1, bias=bias)]
+            if norm == "instance":
+                out.append(nn.InstanceNorm2d(cout, affine=False, track_running_stats=False))
+            return out + [nn.LeakyReLU(0.2, inplace=True)]
+
+        seq: list[nn.Module] = [nn.Conv2d(in_channels, f, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        mult = 1
+        for n in range(1, layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            seq += block(f * prev, f * mult, 2 if n < layers else 1)
+        seq.append(nn.Conv2d(f * mult, 1, 4, stride=1, padding=1))
+        self.body = nn.Sequential(*seq)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 SPECS = [
     ArchSpec(
         name="vgg-discriminator",
@@ -91,5 +133,14 @@ SPECS = [
         defaults={"in_channels": 3, "features": 64, "skip_connection": True},
         out_channels_of=lambda a: 1,
         size_multiple_of=lambda a: 8,
+    ),
+    ArchSpec(
+        name="patchgan",
+        task="discriminator",
+        build=PatchGANDiscriminator,
+        description="PatchGAN critic (pix2pix / DeblurGAN; layers=3: 70x70 patches); logit map, instance norm or none (WGAN-GP safe)",
+        defaults={"in_channels": 3, "features": 64, "layers": 3, "norm": "instance"},
+        out_channels_of=lambda a: 1,
+        size_multiple_of=lambda a: 2 ** int(a.get("layers", 3)),
     ),
 ]

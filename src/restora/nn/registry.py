@@ -25,6 +25,8 @@ ARCH_MODULES = (
     "nafnet",
     "mprnet",
     "deepdeblur",
+    "srn",
+    "deblurgan",
 )
 
 

@@ -192,16 +192,21 @@ class GANLoss(nn.Module):
     ``wgan-gp`` (Wasserstein critic + ``gp_weight`` x :func:`gradient_penalty`).
     :meth:`generator_loss` is what the restoration network minimises; :meth:`discriminator_loss`
     what the discriminator minimises (without the penalty, added by the trainer).
+    ``n_critic``: discriminator updates per generator update (on the same batch; WGAN-GP and
+    DeblurGAN use 5).
     """
 
     pixel = False
 
-    def __init__(self, kind: str = "vanilla", gp_weight: float = 10.0) -> None:
+    def __init__(self, kind: str = "vanilla", gp_weight: float = 10.0, n_critic: int = 1) -> None:
         super().__init__()
         if kind not in GAN_KINDS:
             raise ConfigError(f"gan kind {kind!r} is unknown; valid: {', '.join(GAN_KINDS)}")
+        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
+            raise ConfigError(f"gan n_critic must be an integer >= 1, got {n_critic!r}")
         self.kind = kind
         self.gp_weight = float(gp_weight)
+        self.n_critic = n_critic
 
     def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
         fake = fake.float()

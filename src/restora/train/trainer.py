@@ -430,26 +430,29 @@ class Trainer:
         assert self.disc is not None and self.gan_term is not None
         gan: GANLoss = self.gan_term.module  # type: ignore[assignment]
         self.disc.requires_grad_(True)
-        with self._autocast():
-            d_loss = gan.discriminator_loss(self.disc(real), self.disc(fake))
-        out = {"d_loss": d_loss.detach()}
         self._d_lr = self.d_optimizer.param_groups[0]["lr"]
-        if gan.kind == "wgan-gp":
-            gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.cfg.train.seed, step, self.dist.rank, 0x6E))
-            gp = gradient_penalty(self.disc, real, fake, gen)
-            out["gp"] = gp.detach()
-            d_loss = d_loss + gan.gp_weight * gp
-        self.d_optimizer.zero_grad(set_to_none=True)
-        if self.d_scaler is not None:
-            self.d_scaler.scale(d_loss).backward()
-        else:
-            d_loss.backward()
-        all_reduce_grads(self.disc, self.dist.world)
-        if self.d_scaler is not None:
-            self.d_scaler.step(self.d_optimizer)
-            self.d_scaler.update()
-        else:
-            self.d_optimizer.step()
+        n = gan.n_critic  # updates on this batch (logged values: their mean)
+        out: dict[str, torch.Tensor] = {}
+        for i in range(n):
+            with self._autocast():
+                d_loss = gan.discriminator_loss(self.disc(real), self.disc(fake))
+            out["d_loss"] = out.get("d_loss", 0.0) + d_loss.detach() / n
+            if gan.kind == "wgan-gp":
+                seed = derive_seed(self.cfg.train.seed, step, self.dist.rank, 0x6E, *((i,) if i else ()))
+                gp = gradient_penalty(self.disc, real, fake, torch.Generator(device=self.device).manual_seed(seed))
+                out["gp"] = out.get("gp", 0.0) + gp.detach() / n
+                d_loss = d_loss + gan.gp_weight * gp
+            self.d_optimizer.zero_grad(set_to_none=True)
+            if self.d_scaler is not None:
+                self.d_scaler.scale(d_loss).backward()
+            else:
+                d_loss.backward()
+            all_reduce_grads(self.disc, self.dist.world)
+            if self.d_scaler is not None:
+                self.d_scaler.step(self.d_optimizer)
+                self.d_scaler.update()
+            else:
+                self.d_optimizer.step()
         with _quiet_scheduler():
             self.d_scheduler.step()
         return out
