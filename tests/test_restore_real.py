@@ -164,3 +164,21 @@ def test_blur_in_part_of_the_frame_is_left_alone(clean, pipe):
     plan = pipe.plan(half)
     assert plan.analysis["blur"]["kind"] != "none" and plan.analysis["blur"]["uniform"] is False
     assert plan.step("deblur") is None and "part of the frame" in plan.describe()
+
+
+def test_denoising_before_a_deblur_is_judged_by_its_removal_budget(clean, monkeypatch):
+    """NIQE reads the noise on a blurred photo as detail: denoising it raised NIQE, the check
+    dropped the denoiser and the deconvolution amplified the noise (CBSD68 106024, -3.4 dB)."""
+    import restora.metrics
+    from restora.pipeline.check import judge_step
+
+    blurred = _motion(clean)
+    noisy = _q8(blurred + np.random.default_rng(2).normal(0, 12 / 255, blurred.shape))
+    # a NIQE that, like the real one on that photo, prefers the noisy blurred image
+    monkeypatch.setattr(restora.metrics, "niqe", lambda x: 10.0 - 100.0 * float(np.std(np.diff(x[:, :, 0], axis=1))))
+    assert not judge_step("denoise", noisy, blurred, {"sigma": 12.0}).keep
+    kept = judge_step("denoise", noisy, blurred, {"sigma": 12.0}, deblur_next=True)
+    assert kept.keep and "before deblurring" in kept.reason
+    # the removal budget still holds: wiping the picture is refused even before a deblur
+    flat = np.full_like(noisy, float(noisy.mean()))
+    assert not judge_step("denoise", noisy, flat, {"sigma": 12.0}, deblur_next=True).keep

@@ -295,7 +295,7 @@ GRAY_DENOISE_SETS = ("BSD68", "Set12")
 COLOR_DENOISE_SETS = ("CBSD68",)
 SR_SETS = ("Set5", "Set14")
 JPEG_SETS = ("LIVE1", "classic5")
-DEBLUR_SETS = ("Set12", "BSD68", "CBSD68", "Set5", "Set14")
+DEBLUR_SETS = ("Set12", "BSD68", "CBSD68", "Kodak24", "Set5", "Set14")
 
 
 def _build_tasks() -> dict[str, BenchTask]:

@@ -401,7 +401,7 @@ class RestorePipeline:
         img = as_image(image, channels=(1, 2, 3, 4))
         x, alpha = split_alpha(img)
         timings: dict[str, float] = {}
-        for step in plan.steps:
+        for i, step in enumerate(plan.steps):
             t0 = time.perf_counter()
             if progress:
                 progress(step.name, 0, 1)
@@ -410,7 +410,8 @@ class RestorePipeline:
             if step.checked and self.check:
                 from restora.pipeline.check import judge_step
 
-                verdict = judge_step(step.name, before, x, step.params)
+                deblur_next = any(s.name == "deblur" for s in plan.steps[i + 1 :])
+                verdict = judge_step(step.name, before, x, step.params, deblur_next=deblur_next)
                 step.params["_check"] = verdict.scores
                 if not verdict.keep:
                     step.dropped = verdict.reason
