@@ -21,6 +21,9 @@ TINY = {
     "nafnet": dict(width=4, enc_blocks=(1, 1), dec_blocks=(1, 1)),
     "multistage": dict(features=8, growth=4),
     "deepdeblur": dict(features=8, blocks=1),
+    "srn": dict(features=4, blocks=1, kernel_size=3),
+    "deblurgan": dict(features=4, blocks=1),
+    "patchgan": dict(features=4),
 }
 
 
@@ -47,6 +50,8 @@ def test_shapes_and_gradients(name):
     y = model(x, *extra)
     if name == "vgg-discriminator":
         assert y.shape == (2, 1)
+    elif name == "patchgan":
+        assert y.shape == (2, 1, x.shape[2] // 8 - 2, x.shape[3] // 8 - 2)
     elif name == "unet-discriminator":
         assert y.shape == (2, 1, *x.shape[-2:])
     else:

@@ -354,7 +354,7 @@ def _check_semantics(cfg: Config) -> None:
         if key == "model.arch" and spec.task == "discriminator":
             raise ConfigError(f"config key 'model.arch': {arch!r} is a discriminator, not a restoration network")
         if key == "discriminator.arch" and spec.task != "discriminator":
-            raise ConfigError(f"config key 'discriminator.arch': {arch!r} is not a discriminator (use unet-discriminator or vgg-discriminator)")
+            raise ConfigError(f"config key 'discriminator.arch': {arch!r} is not a discriminator (use unet-discriminator, vgg-discriminator or patchgan)")
     d, deg = cfg.data, cfg.data.degradation
     _positive("data.patch_size", d.patch_size)
     _positive("data.batch_size", d.batch_size)
