@@ -43,6 +43,9 @@ def test_cached_bank_is_reused_and_a_damaged_file_rebuilt(tmp_path, monkeypatch)
     assert len(files) == 1
     assert load_kernel_bank(16, 11, seed=2, with_real=False).digest == first.digest
     files[0].write_bytes(b"not an npz")
+    from restora.degrade import kernel_bank
+
+    kernel_bank._LOADED.clear()  # a new process: read the file again
     assert load_kernel_bank(16, 11, seed=2, with_real=False).digest == first.digest
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -59,18 +60,22 @@ class KernelBank:
     def size(self) -> int:
         return int(self.kernels.shape[-1])
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """SHA-256 of the kernels' bytes (first 16 hex digits): which bank a run used."""
         return hashlib.sha256(np.ascontiguousarray(self.kernels).tobytes()).hexdigest()[:16]
+
+    @cached_property
+    def _pools(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.flatnonzero(self.families == "real"), np.flatnonzero(self.families != "real")
 
     def draw(self, rng: RngLike = None, *, real_fraction: float = 0.2) -> tuple[np.ndarray, dict[str, object]]:
         """One kernel, under a random flip/rotation, and a record of which. A real kernel is
         drawn with probability ``real_fraction`` (when the bank has any), else a simulated one."""
         gen = as_generator(rng)
-        real = np.flatnonzero(self.families == "real")
-        if real.size and real.size < len(self):
-            pool = real if gen.random() < real_fraction else np.flatnonzero(self.families != "real")
+        real, simulated = self._pools
+        if real.size and simulated.size:
+            pool = real if gen.random() < real_fraction else simulated
             i = int(pool[gen.integers(0, pool.size)])
         else:
             i = int(gen.integers(0, len(self)))
@@ -172,11 +177,21 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("RESTORA_CACHE", Path.home() / ".cache" / "restora")) / "kernels"
 
 
+_LOADED: dict[Path, KernelBank] = {}
+
+
 def load_kernel_bank(count: int = 2048, size: int = 35, *, seed: int = 17, with_real: bool = True) -> KernelBank:
-    """The training bank, from the cache file when it exists (else generated and written)."""
+    """The training bank, from the cache file when it exists (else generated and written);
+    kept in memory after the first call (the training loop draws from it every sample)."""
+    path = _cache_dir() / f"bank-v{KERNEL_BANK_VERSION}-n{count}-s{size}-seed{seed}{'-real' if with_real else ''}.npz"
+    if path not in _LOADED:
+        _LOADED[path] = _load_or_make(path, count, size, seed, with_real)
+    return _LOADED[path]
+
+
+def _load_or_make(path: Path, count: int, size: int, seed: int, with_real: bool) -> KernelBank:
     from restora.atomic import atomic_write
 
-    path = _cache_dir() / f"bank-v{KERNEL_BANK_VERSION}-n{count}-s{size}-seed{seed}{'-real' if with_real else ''}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:
