@@ -231,3 +231,30 @@ def test_opponent_split_run_from_a_widened_init_and_its_card(tmp_path):
                              "init": str(gray_run.export_path), "init_color_from_gray": True}}
     with pytest.raises(ConfigError, match="init_color_from_gray"):
         train(load_config(data={**bad, "output": str(tmp_path / "bad")}))
+
+
+def test_a_checkpoint_exports_without_training(tmp_path):
+    """``restora train --resume latest --export F``: the model of a checkpoint mid-run, with
+    its card, loadable by the zoo, and the run itself untouched (it resumes as before)."""
+    from typer.testing import CliRunner
+
+    from restora import zoo
+    from restora.cli.main import app
+    from restora.errors import ConfigError
+    from restora.train.trainer import Trainer
+
+    recipe = tiny_recipe(tmp_path)
+    cfg = load_config(data={**recipe, "output": str(tmp_path / "run")}, overrides=["train.stop_after=3"])
+    first = train(cfg)
+    before = sorted(p.name for p in (tmp_path / "run").rglob("*"))
+    path, val = Trainer(load_config(data={**recipe, "output": str(tmp_path / "run")}), resume="latest").export(tmp_path / "mid.safetensors")
+    assert sorted(p.name for p in (tmp_path / "run").rglob("*")) == before  # nothing written in the run
+    loaded = zoo.load(path)
+    assert loaded.card.training["steps"] == 3 and val["images"] == 1 and loaded.card.scores
+    assert states_equal(loaded.model.state_dict(), first.ema.state_dict())  # the EMA weights it exports
+    with pytest.raises(ConfigError, match="needs a checkpoint"):
+        Trainer(load_config(data={**recipe, "output": str(tmp_path / "run")})).export(tmp_path / "x.safetensors")
+    yaml_path = tmp_path / "recipe.yaml"
+    yaml_path.write_text(yaml.safe_dump({**recipe, "output": str(tmp_path / "run")}))
+    r = CliRunner().invoke(app, ["train", str(yaml_path), "--resume", "latest", "--export", str(tmp_path / "cli.safetensors")])
+    assert r.exit_code == 0 and "exported" in r.output and (tmp_path / "cli.safetensors").is_file()

@@ -16,6 +16,7 @@ def train_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides the recipe's output)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an output folder that holds a previous run"),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved recipe (YAML) and exit"),
+    export: Optional[Path] = typer.Option(None, "--export", help="With --resume: write that checkpoint's model and card to this .safetensors file (validated), no training"),
 ) -> None:
     """Train a restoration network; writes logs, checkpoints, a loss plot and the exported model."""
     import yaml
@@ -33,6 +34,12 @@ def train_command(
     console = Console(stderr=True)
     if print_config:
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
+        return
+    if export is not None:
+        path, val = Trainer(cfg, resume=resume, console=console).export(export)
+        console.print(f"exported {path}", highlight=False, soft_wrap=True)
+        if val:
+            console.print(f"validation: PSNR {val['psnr']:.2f} dB (input {val['input_psnr']:.2f} dB), SSIM {val['ssim']:.4f}", highlight=False, soft_wrap=True)
         return
     result = Trainer(cfg, resume=resume, overwrite=overwrite, console=console).run()
     if result.rank == 0:

@@ -567,6 +567,35 @@ class Trainer:
         )
         return save_model(module, path, card)
 
+    # ------------------------------------------------------------------ export only
+    def export(self, path: str | os.PathLike[str] | None = None, *, validate: bool = True) -> tuple[Path, dict[str, float]]:
+        """Write the resumed checkpoint's model (EMA weights when ``export.use_ema``) and its
+        card to ``path`` (default ``<output>/<name>-step<N>.safetensors``) without training;
+        the card's validation scores are measured now unless ``validate=False``. Returns
+        ``(path, validation)``. Needs ``resume`` (``"latest"`` or a checkpoint path)."""
+        if self.resume is None:
+            raise ConfigError("exporting needs a checkpoint: --resume latest or --resume <checkpoint>")
+        self._setup_device()
+        try:
+            self._prepare_output()
+            self._setup_model()
+            assert self._resume_path is not None
+            step, state = load_checkpoint(self._resume_path)
+            self._load_state(state)
+            cfg = self.cfg
+            val = self.validate(build_val_set(cfg, self.scale)) if validate and cfg.val.data is not None else {}
+            module = self.ema.module if (self.ema is not None and cfg.export.use_ema) else self.model
+            name = cfg.export.name or cfg.name
+            target = Path(path) if path is not None else cfg.output_dir / f"{name}-step{step}.safetensors"
+            self._t0 = time.perf_counter()  # the card's wall time is the checkpoint's
+            return self._write_card(target, module, step, val), val
+        finally:
+            torch.use_deterministic_algorithms(self._prev_det[0])
+            torch.backends.cudnn.benchmark = self._prev_det[1]
+            torch.backends.cudnn.deterministic = self._prev_det[2]
+            torch.set_num_threads(self._prev_threads)
+            shutdown_distributed(self.dist)
+
     # ------------------------------------------------------------------ the run
     def run(self) -> TrainResult:
         """Train until ``train.steps`` (or ``train.stop_after``); returns a :class:`TrainResult`."""
