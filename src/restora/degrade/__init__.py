@@ -14,4 +14,5 @@ from restora.degrade.resize import *  # noqa: F401,F403
 from restora.degrade.jpeg import *  # noqa: F401,F403
 from restora.degrade.haze import *  # noqa: F401,F403
 from restora.degrade.exposure import *  # noqa: F401,F403
+from restora.degrade.pattern import *  # noqa: F401,F403
 from restora.degrade.pipelines import *  # noqa: F401,F403
