@@ -83,11 +83,12 @@ class _EncoderDecoder(nn.Module):
 
 
 class ORSNet(nn.Module):
-    """Original-resolution subnetwork: ORBs, each fused with upsampled stage-2 features."""
+    """Original-resolution subnetwork: ORBs (``n_cab`` CABs each; MPRNet: 8), each fused
+    with upsampled stage-2 features."""
 
-    def __init__(self, c: int, growth: int, n_orb: int = 3) -> None:
+    def __init__(self, c: int, growth: int, n_orb: int = 3, n_cab: int = 4) -> None:
         super().__init__()
-        self.orbs = nn.ModuleList(ORB(c) for _ in range(n_orb))
+        self.orbs = nn.ModuleList(ORB(c, n_cab) for _ in range(n_orb))
         self.fuse = nn.ModuleList(
             [nn.Conv2d(c, c, 1, bias=False), nn.Conv2d(c + growth, c, 1, bias=False), nn.Conv2d(c + 2 * growth, c, 1, bias=False)][:n_orb]
         )
@@ -100,7 +101,7 @@ class ORSNet(nn.Module):
 
 
 class MultiStageNet(nn.Module):
-    def __init__(self, in_channels: int = 3, features: int = 40, growth: int = 20) -> None:
+    def __init__(self, in_channels: int = 3, features: int = 40, growth: int = 20, orb_cabs: int = 4) -> None:
         super().__init__()
         c = features
         self.shallow1 = nn.Sequential(conv3x3(in_channels, c), CAB(c))
@@ -112,7 +113,7 @@ class MultiStageNet(nn.Module):
         self.sam2 = SAM(c, in_channels)
         self.concat2 = conv3x3(2 * c, c)
         self.concat3 = conv3x3(2 * c, c)
-        self.stage3 = ORSNet(c, growth)
+        self.stage3 = ORSNet(c, growth, n_cab=orb_cabs)
         self.tail = conv3x3(c, in_channels)
 
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -27,6 +27,7 @@ ARCH_MODULES = (
     "deepdeblur",
     "srn",
     "deblurgan",
+    "portrait",
 )
 
 
