@@ -437,6 +437,7 @@ def _add_restore_tasks() -> None:
 
 
 _add_restore_tasks()
+import restora.bench.portrait  # noqa: E402,F401  (registers portrait-pattern-noise)
 
 
 def list_tasks() -> list[BenchTask]:

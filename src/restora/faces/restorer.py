@@ -1,0 +1,88 @@
+"""Running the three-stage portrait restorer (:class:`restora.nn.portrait.Portrait3Stage`)
+on an image: step 1 on the whole image, faces detected (MTCNN, :func:`detect_faces`) on
+the step-1 output, steps 2 and 3 with those boxes. The whole image goes through the
+network at once (no tiles: a tile boundary would cut faces); sides are padded inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from restora.errors import InvalidParameterError
+from restora.faces.detect import FaceBox, detect_faces
+
+__all__ = ["PortraitRestorer", "DETECTORS"]
+
+#: ``detector`` choices: MTCNN on the step-1 image, the model's default (aligned-face) box,
+#: or no face (step 2 skipped).
+DETECTORS = ("mtcnn", "default", "none")
+
+
+class PortraitRestorer:
+    """A restorer callable ``f(image, **condition) -> image`` around a portrait model.
+
+    ``model``: a :class:`~restora.zoo.LoadedModel` or a built ``Portrait3Stage``;
+    ``detector``: one of :data:`DETECTORS`; ``min_face``: smallest face side searched (px);
+    ``min_score``: MTCNN confidence kept. After a call, ``last_faces`` holds the boxes used
+    (:class:`FaceBox`, in the image's pixels). ``params`` is exposed for tables.
+    """
+
+    kind = "neural"
+
+    def __init__(self, model: Any, *, device: str = "cpu", detector: str = "mtcnn", min_face: int = 24,
+                 min_score: float = 0.9) -> None:
+        if detector not in DETECTORS:
+            raise InvalidParameterError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+        net = getattr(model, "model", model)
+        if not hasattr(net, "forward_stages") or not hasattr(net, "restore_faces"):
+            raise InvalidParameterError("PortraitRestorer needs a portrait-3stage model")
+        self.card = getattr(model, "card", None)
+        self.descriptor = getattr(model, "descriptor", None)
+        if device in (None, "auto"):
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = str(device)
+        self.net = net.to(self.device).eval()
+        self.detector = detector
+        self.min_face = int(min_face)
+        self.min_score = float(min_score)
+        self.params = sum(p.numel() for p in self.net.parameters())
+        self.last_faces: list[FaceBox] = []
+
+    def _detect(self, step1: torch.Tensor) -> list[list[tuple[float, float, float, float]]]:
+        boxes: list[list[tuple[float, float, float, float]]] = []
+        found: list[FaceBox] = []
+        for b in range(step1.shape[0]):
+            img = step1[b].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+            faces = [f for f in detect_faces(img, min_size=self.min_face) if f.score >= self.min_score]
+            found.extend(faces)
+            boxes.append([f.box for f in faces])
+        self.last_faces = found
+        return boxes
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, **condition: Any) -> np.ndarray:
+        img = np.asarray(image, np.float32)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        gray = img.shape[2] == 1
+        want = int(self.net.stage1.sam.conv3.in_channels)
+        if gray and want == 3:
+            img = np.repeat(img, 3, axis=2)
+        if img.shape[2] != want:
+            raise InvalidParameterError(f"the portrait model takes {want}-channel images, got {img.shape[2]} channels")
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].to(self.device)
+        h, w = img.shape[:2]
+        if self.detector == "mtcnn":
+            out = self.net.forward_stages(x, detector=self._detect)[-1]
+        elif self.detector == "default":
+            boxes = self.net._default_boxes(1, h, w)
+            self.last_faces = [FaceBox(tuple(boxes[0][0]), 1.0)]
+            out = self.net.forward_stages(x, boxes)[-1]
+        else:
+            self.last_faces = []
+            out = self.net.forward_stages(x, [[]])[-1]
+        res = out[0].float().permute(1, 2, 0).cpu().numpy()
+        return res.mean(axis=2, keepdims=True) if gray and want == 3 else res
