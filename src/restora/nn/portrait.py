@@ -19,6 +19,9 @@
 
 Ablation switches of :class:`Portrait3Stage`: ``face_stage=False`` (no step 2),
 ``sam_features=False`` (step 3 sees only the step-2 image), ``orb_cabs=4`` vs 8.
+``face_residual=True`` (not the paper's: its B decoder draws the whole face) adds the crop
+to the face path's output, so step 2 starts near the identity; a choice for short CPU
+budgets, where an untrained decoder pasting noise over the face slows the start.
 
 Without boxes (training on aligned face crops, ``describe``), the face box is
 ``default_box``, fractions of the image: the mean MTCNN box on the aligned 256 px test
@@ -273,6 +276,7 @@ class Portrait3Stage(nn.Module):
         bridge_blocks: int = 2,
         face_margin: float = 1.2,
         feather: float = 0.12,
+        face_residual: bool = False,
         default_box: Sequence[float] = DEFAULT_FACE_BOX,
         sam_features: bool = True,
         n_orb: int = 3,
@@ -292,6 +296,7 @@ class Portrait3Stage(nn.Module):
         self.face_size = int(face_size)
         self.face_margin = float(face_margin)
         self.feather = float(feather)
+        self.face_residual = bool(face_residual)
         self.default_box = tuple(float(v) for v in default_box)
         self.sam_features = bool(sam_features)
         self.stage1 = UNetSAM(in_channels, c, growth, levels, blocks)
@@ -327,7 +332,8 @@ class Portrait3Stage(nn.Module):
         s = self.face_size
         crops = [F.interpolate(image[b : b + 1, :, y1:y2, x1:x2], size=(s, s), mode="bilinear", align_corners=False,
                                antialias=(y2 - y1) > s) for b, (x1, y1, x2, y2) in regions]
-        faces = self.face(torch.cat(crops, 0))
+        batch = torch.cat(crops, 0)
+        faces = self.face(batch) + batch if self.face_residual else self.face(batch)
         out = image.clone()
         for k, (b, (x1, y1, x2, y2)) in enumerate(regions):
             back = F.interpolate(faces[k : k + 1], size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False,
