@@ -68,7 +68,7 @@ class PortraitRestorer:
         if img.ndim == 2:
             img = img[:, :, None]
         gray = img.shape[2] == 1
-        want = int(self.net.stage1.sam.conv3.in_channels)
+        want = int(self.net.tail.out_channels)
         if gray and want == 3:
             img = np.repeat(img, 3, axis=2)
         if img.shape[2] != want:

@@ -78,9 +78,12 @@ class ResBlock(nn.Module):
 class UNetSAM(nn.Module):
     """U-Net (``levels`` scales, widths ``features + i x growth``, ``blocks`` residual blocks
     per scale) + SAM. ``forward(x)`` (size a multiple of ``2 ** (levels - 1)``) returns
-    ``(gated_features, image, decoder_features)`` with the decoder features fine first."""
+    ``(gated_features, image, decoder_features)`` with the decoder features fine first.
+    ``sam=False``: a plain conv gives the image and ``gated_features`` is ``None`` (nothing
+    downstream uses them: the "without SAM features" ablation has no unused weights)."""
 
-    def __init__(self, in_channels: int = 3, features: int = 32, growth: int = 16, levels: int = 3, blocks: int = 1) -> None:
+    def __init__(self, in_channels: int = 3, features: int = 32, growth: int = 16, levels: int = 3, blocks: int = 1,
+                 sam: bool = True) -> None:
         super().__init__()
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
@@ -93,9 +96,10 @@ class UNetSAM(nn.Module):
                                               nn.Conv2d(widths[i + 1], widths[i], 1)) for i in range(levels - 1))
         self.merge = nn.ModuleList(nn.Conv2d(2 * widths[i], widths[i], 1) for i in range(levels - 1))
         self.dec = nn.ModuleList(nn.Sequential(*[ResBlock(widths[i]) for _ in range(blocks)]) for i in range(levels - 1))
-        self.sam = SAM(features, in_channels)
+        self.sam = SAM(features, in_channels) if sam else None
+        self.to_image = None if sam else conv3x3(features, in_channels)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, list[torch.Tensor]]:
         skips = []
         f = self.head(x)
         for i in range(self.levels):
@@ -107,6 +111,8 @@ class UNetSAM(nn.Module):
         for i in reversed(range(self.levels - 1)):
             f = self.dec[i](self.merge[i](torch.cat([self.up[i](f), skips[i]], 1)))
             dec.insert(0, f)
+        if self.sam is None:
+            return None, self.to_image(f) + x, dec
         gated, image = self.sam(f, x)
         return gated, image, dec
 
@@ -299,7 +305,7 @@ class Portrait3Stage(nn.Module):
         self.face_residual = bool(face_residual)
         self.default_box = tuple(float(v) for v in default_box)
         self.sam_features = bool(sam_features)
-        self.stage1 = UNetSAM(in_channels, c, growth, levels, blocks)
+        self.stage1 = UNetSAM(in_channels, c, growth, levels, blocks, sam=self.sam_features)
         self.face = FaceVAEBridge(in_channels, face_features, latent_channels, face_downs, blocks, bridge_features, bridge_blocks) if face_stage else None
         self.shallow3 = nn.Sequential(conv3x3(in_channels, c), CAB(c))
         if self.sam_features:
