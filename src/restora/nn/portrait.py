@@ -336,14 +336,15 @@ class Portrait3Stage(nn.Module):
         if not regions:
             return image
         s = self.face_size
-        crops = [F.interpolate(image[b : b + 1, :, y1:y2, x1:x2], size=(s, s), mode="bilinear", align_corners=False,
-                               antialias=(y2 - y1) > s) for b, (x1, y1, x2, y2) in regions]
+        # resampling in float32 (antialiased bilinear has no bfloat16 kernel on the CPU)
+        crops = [F.interpolate(image[b : b + 1, :, y1:y2, x1:x2].float(), size=(s, s), mode="bilinear", align_corners=False,
+                               antialias=(y2 - y1) > s).to(image.dtype) for b, (x1, y1, x2, y2) in regions]
         batch = torch.cat(crops, 0)
         faces = self.face(batch) + batch if self.face_residual else self.face(batch)
         out = image.clone()
         for k, (b, (x1, y1, x2, y2)) in enumerate(regions):
-            back = F.interpolate(faces[k : k + 1], size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False,
-                                 antialias=(y2 - y1) < s)
+            back = F.interpolate(faces[k : k + 1].float(), size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False,
+                                 antialias=(y2 - y1) < s).to(image.dtype)
             m = _feather_mask(y2 - y1, x2 - x1, self.feather, back)
             out[b : b + 1, :, y1:y2, x1:x2] = out[b : b + 1, :, y1:y2, x1:x2] * (1 - m) + back * m
         return out
