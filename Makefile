@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps "spandrel>=0.3" einops
+	$(BIN)/python -m pip install -q --no-deps "facenet-pytorch>=2.5"  # MTCNN weights only (restora.faces)
 	touch $@
 
 demo: setup

@@ -24,6 +24,9 @@ TINY = {
     "srn": dict(features=4, blocks=1, kernel_size=3),
     "deblurgan": dict(features=4, blocks=1),
     "patchgan": dict(features=4),
+    "portrait-3stage": dict(features=8, growth=4, face_size=16, face_features=4, latent_channels=4, bridge_features=8, bridge_blocks=1, orb_cabs=2),
+    "face-vae": dict(features=4, latent_channels=4),
+    "face-vae-bridge": dict(features=4, latent_channels=4, bridge_features=4, bridge_blocks=1),
 }
 
 

@@ -25,6 +25,7 @@ KNOWN_DATASETS: dict[str, tuple[str, str]] = {
     "Kodak24": ("RGB", "colour denoising, restore-auto"),
     "PolyU": ("RGB pairs (real/mean)", "real-noise denoising"),
     "Levin": ("gray, 4 images x 8 kernels", "blind deblurring"),
+    "Faces": ("RGB, aligned faces 256x256 (research-only)", "portrait and face restoration"),
 }
 
 

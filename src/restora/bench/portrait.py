@@ -122,19 +122,9 @@ PORTRAIT_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {m: _factory(
 PORTRAIT_METHODS.update({m + DEFAULT_BOX_SUFFIX: _factory(m, "default") for m, v in PORTRAIT_MODELS.items() if v[2]})
 
 
-def _register_faces_dataset() -> None:
-    """Make ``-d Faces`` a known test set (restora.bench.datasets does not list it yet)."""
-    try:
-        from restora.bench.datasets import KNOWN_DATASETS
-    except ImportError:  # pragma: no cover - datasets imported first and still initialising
-        return
-    KNOWN_DATASETS.setdefault("Faces", ("RGB, aligned faces 256x256", "portrait restoration"))
-
-
 def portrait_tasks() -> list[BenchTask]:
     """The tasks of this module (added to :data:`restora.bench.tasks.TASKS` when this module
     is imported, which ``restora.bench.tasks`` does)."""
-    _register_faces_dataset()
     return [
         BenchTask(
             name=PORTRAIT_TASK,
