@@ -46,6 +46,7 @@ PROVIDER_MODULES = (
     "restora.classical.upscale",
     "restora.classical.deconvolve",
     "restora.zoo.restorers",
+    "restora.zoo.pnp",
 )
 
 _REGISTRY: dict[str, RestorerInfo] = {}
