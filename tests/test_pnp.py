@@ -42,7 +42,7 @@ def test_the_denoiser_prior_deblurs_and_its_schedule_is_followed(blurred):
         levels.append(sigma)
         return img
 
-    out = pnp_deconvolve(y, kernel, sigma=2.0, denoiser=identity, iterations=5, sigma_start=40.0)
+    out = pnp_deconvolve(y, kernel, sigma=1.0, denoiser=identity, iterations=5, sigma_start=40.0, min_sigma=2.0)
     assert out.shape == y.shape and out.dtype == np.float32
     np.testing.assert_allclose(levels, np.geomspace(40.0, 2.0, 5), rtol=1e-6)
     restored = pnp_deconvolve(y, kernel, sigma=2.0)  # the shipped drunet-gray as prior
