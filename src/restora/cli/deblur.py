@@ -1,14 +1,14 @@
-"""``restora deblur IN OUT [--method auto|wiener|rl|map|blind] [--kernel K] [--sigma S]``: deconvolution.
+"""``restora deblur IN OUT [--method M] [--kernel K] [--sigma S]``: a thin wrapper over
+:func:`restora.pipeline.deblur.deblur_image`.
 
-With no options it is blind: ``auto`` is ``map`` when ``--kernel`` is given and ``blind``
-otherwise, with the kernel support fitted to the blur that
-:func:`restora.classical.blur_detect.detect_blur` measures (31 px when none is found).
-
-Non-blind methods (wiener, rl = Richardson-Lucy, map = MAP with a hyper-Laplacian prior,
-map-tv) need the blur kernel: ``--kernel`` a ``.npy`` array or an image (gray; it is
-normalised to sum 1). ``blind`` estimates the kernel (support ``--kernel-size``) and can save
-it with ``--save-kernel`` (``.npy``, or an image scaled to its peak). ``--sigma`` is the noise
-level in 8-bit levels (estimated from the image when omitted). Alpha is carried through.
+With no options it is blind: ``auto`` is ``blind-pnp`` (kernel estimated, support fitted to
+the blur :func:`restora.classical.blur_detect.detect_blur` measures, 31 px when none is found;
+then plug-and-play deconvolution with the shipped denoiser as prior) and ``pnp`` when
+``--kernel`` is given (a ``.npy`` array or an image, normalised to sum 1). Other known-kernel
+methods: wiener, rl (Richardson-Lucy), map (hyper-Laplacian MAP), map-tv; other blind ones:
+blind (estimate + MAP), blind-vb (variational-Bayes estimate + MAP). A blind method can save
+its kernel with ``--save-kernel`` (``.npy``, or an image scaled to its peak). ``--sigma`` is
+the noise level in 8-bit levels (estimated when omitted). Alpha is carried through.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from restora.errors import ConfigError, ImageReadError, InvalidParameterError, O
 
 console = Console()
 
-METHODS = ("auto", "wiener", "rl", "map", "map-tv", "blind")
 
 
 def load_kernel(path: Path) -> np.ndarray:
@@ -86,8 +85,8 @@ def save_kernel(path: Path, kernel: np.ndarray, overwrite: bool) -> None:
 def deblur_command(
     src: Path = typer.Argument(..., metavar="IN", help="Blurred image file."),
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
-    method: str = typer.Option("auto", "--method", "-m", help="auto (map with --kernel, else blind) | wiener | rl | map | map-tv | blind"),
-    kernel: Optional[Path] = typer.Option(None, "--kernel", "-k", help="Blur kernel (.npy or image); non-blind methods."),
+    method: str = typer.Option("auto", "--method", "-m", help="auto (pnp with --kernel, else blind-pnp) | pnp | wiener | rl | map | map-tv | blind-pnp | blind | blind-vb"),
+    kernel: Optional[Path] = typer.Option(None, "--kernel", "-k", help="Blur kernel (.npy or image); known-kernel methods."),
     sigma: Optional[float] = typer.Option(
         None, "--sigma", min=0, max=255, help="Noise std in 8-bit levels (estimated when omitted)."),
     kernel_size: Optional[int] = typer.Option(None, "--kernel-size", min=3, help="blind: kernel support (odd, pixels; default: fitted to the measured blur)."),
@@ -95,57 +94,28 @@ def deblur_command(
     save_kernel_to: Optional[Path] = typer.Option(None, "--save-kernel", help="blind: write the estimated kernel."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
-    """Deblur IN into OUT by deconvolution (known kernel) or blind deconvolution."""
+    """Deblur IN into OUT: blind by default (kernel estimated), or with a known --kernel."""
     from restora import io as rio
-    from restora.classical.blind import blind_deconvolve
-    from restora.classical.deconvolve import map_deconvolution, richardson_lucy, wiener
+    from restora.pipeline.deblur import BLIND_METHODS, deblur_image, resolve_method
 
-    if method not in METHODS:
-        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
-    if method == "auto":
-        method = "map" if kernel is not None else "blind"
+    name = resolve_method(method, kernel is not None)
     check_file_pair(src, dst, overwrite)
     if save_kernel_to is not None:
-        if method != "blind":
-            raise ConfigError("--save-kernel saves the kernel that --method blind estimates; use it with --method blind")
+        if name not in BLIND_METHODS:
+            raise ConfigError(f"--save-kernel saves the kernel a blind method estimates ({', '.join(BLIND_METHODS)}); not {name}")
         check_kernel_path(save_kernel_to, src, dst, overwrite)
-    if method != "blind" and kernel is None:
-        raise ConfigError(f"--method {method} needs --kernel (or use --method blind)")
-    k = load_kernel(kernel) if kernel is not None and method != "blind" else None
+    k = load_kernel(kernel) if kernel is not None and name not in BLIND_METHODS else None
     img, info = rio.read_image_info(src)
     color, alpha = rio.split_alpha(img)
-    if sigma is None:
-        from restora.classical.estimate import estimate_noise_sigma
-
-        sigma = float(estimate_noise_sigma(color))
-        how = "estimated"
-    else:
-        how = "given"
     t0 = time.perf_counter()
-    if method == "wiener":
-        out = wiener(color, k, sigma=sigma)
-    elif method == "rl":
-        out = richardson_lucy(color, k, iterations=iterations or 30)
-    elif method in ("map", "map-tv"):
-        out = map_deconvolution(color, k, prior="tv" if method == "map-tv" else "hyper-laplacian", sigma=sigma)
-    else:
-        if kernel_size is None:
-            from restora.classical.blur_detect import detect_blur, kernel_support
-
-            found = detect_blur(color)
-            kernel_size = kernel_support(found.size_px, cap=61) if found.kind != "none" and found.size_px > 0 else 31
-        if how == "estimated":  # an estimated kernel needs firmer regularisation (see BLIND_DECONV_SIGMA)
-            from restora.pipeline.plan import BLIND_DECONV_SIGMA
-
-            sigma = max(sigma, BLIND_DECONV_SIGMA)
-            how = f"estimated, at least {BLIND_DECONV_SIGMA:g} for a blind kernel"
-        out, k = blind_deconvolve(color, kernel_size, sigma=sigma)
-        if save_kernel_to is not None:
-            save_kernel(save_kernel_to, k, overwrite)
+    result = deblur_image(color, method=name, kernel=k, sigma=sigma, kernel_size=kernel_size, iterations=iterations)
     seconds = time.perf_counter() - t0
-    rio.write_image(dst, rio.merge_alpha(out, alpha), overwrite=overwrite, info=info)
+    if save_kernel_to is not None:
+        save_kernel(save_kernel_to, result.kernel, overwrite)
+    rio.write_image(dst, rio.merge_alpha(result.image, alpha), overwrite=overwrite, info=info)
+    kh, kw = result.kernel.shape
     console.print(
-        f"{src} -> {dst} ({method}, kernel {k.shape[0]}x{k.shape[1]}, sigma {sigma:.2f} {how}, {seconds:.2f} s)",
+        f"{src} -> {dst} ({result.method}, kernel {kh}x{kw}, sigma {result.sigma:.2f} {result.sigma_source}, {seconds:.2f} s)",
         highlight=False,
         soft_wrap=True,
     )

@@ -313,8 +313,9 @@ class RestorePipeline:
             elif name == "deblur":
                 params = {"sigma": round(max(noise_left, 0.5), 2)}
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
-                if not _is_neural_or_forced(choice) and not _is_blind(choice.method):
-                    params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
+                if _needs_kernel(choice):
+                    if choice.kind != "neural":  # plug-and-play floors its own level (PNP_MIN_SIGMA)
+                        params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 
@@ -322,7 +323,8 @@ class RestorePipeline:
                     else:
                         bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
                         params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
-                    choice = Choice(choice.method, choice.kind, choice.why + "; blur kernel estimated blindly (Cho & Lee) then non-blind deconvolution")
+                    then = "plug-and-play deconvolution" if choice.kind == "neural" else "non-blind deconvolution"
+                    choice = Choice(choice.method, choice.kind, choice.why + f"; blur kernel estimated blindly (Cho & Lee) then {then}")
             else:  # upscale
                 assert target is not None
                 f = total_factor(h, w, target)
@@ -607,8 +609,16 @@ def _is_blind(method: str) -> bool:
     return info.blind and info.kind != "neural"
 
 
-def _is_neural_or_forced(choice: Choice) -> bool:
-    return choice.kind in ("neural", "forced")
+def _needs_kernel(choice: Choice) -> bool:
+    """A deblur choice that takes the kernel the pipeline estimates: a non-blind classical
+    method, or the plug-and-play method (neural prior, non-blind data term)."""
+    from restora.pipeline.methods import PNP_DEBLUR
+
+    if choice.kind == "forced":
+        return False
+    if choice.kind == "neural":
+        return choice.method == PNP_DEBLUR
+    return not _is_blind(choice.method)
 
 
 def _step_of_task(task: str, name: str) -> str:

@@ -1,0 +1,140 @@
+"""One call to deblur an image: known kernel or blind, classical or with the learned prior.
+
+>>> result = deblur_image(img)                      # doctest: +SKIP  (blind, the default)
+>>> result = deblur_image(img, kernel=k, method="wiener")   # doctest: +SKIP
+
+Methods (``method=``):
+
+* ``auto``: ``pnp`` with a kernel, ``blind-pnp`` without, when the zoo has the denoiser
+  prior (``drunet-gray``); ``map`` / ``blind`` otherwise;
+* known kernel: ``pnp`` (plug-and-play HQS with the denoiser prior, :mod:`restora.zoo.pnp`),
+  ``wiener``, ``rl`` (Richardson-Lucy), ``map`` (hyper-Laplacian MAP), ``map-tv``;
+* blind (the kernel is estimated, support ``kernel_size`` or fitted to the detected blur):
+  ``blind-pnp`` (Cho & Lee style estimate, then ``pnp``), ``blind`` (the same estimate, then
+  ``map``), ``blind-vb`` (variational-Bayes estimate when installed, then ``map``).
+
+``restora deblur`` is a thin wrapper over :func:`deblur_image`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from restora.errors import ConfigError, InvalidParameterError
+
+__all__ = ["DEBLUR_METHODS", "KNOWN_KERNEL_METHODS", "BLIND_METHODS", "DeblurResult", "deblur_image", "resolve_method"]
+
+KNOWN_KERNEL_METHODS = ("pnp", "wiener", "rl", "map", "map-tv")
+BLIND_METHODS = ("blind-pnp", "blind", "blind-vb")
+DEBLUR_METHODS = ("auto", *KNOWN_KERNEL_METHODS, *BLIND_METHODS)
+
+
+@dataclass
+class DeblurResult:
+    """The restored image, the kernel used (given or estimated), the method that ran and
+    the noise level (8-bit levels) with where it came from."""
+
+    image: np.ndarray
+    kernel: np.ndarray
+    method: str
+    sigma: float
+    sigma_source: str  # "given" | "estimated" | "estimated, at least N for a blind kernel"
+
+
+def _has_prior() -> bool:
+    from restora.pipeline.methods import PNP_PRIOR
+    from restora.zoo import list_models
+
+    return any(c.name == PNP_PRIOR for c in list_models())
+
+
+def resolve_method(method: str, has_kernel: bool) -> str:
+    """The method ``auto`` stands for (others are checked and returned as they are)."""
+    if method not in DEBLUR_METHODS:
+        raise InvalidParameterError(f"method must be one of {', '.join(DEBLUR_METHODS)}; got {method!r}")
+    if method != "auto":
+        if method in KNOWN_KERNEL_METHODS and not has_kernel:
+            raise ConfigError(f"method {method} needs the blur kernel (or use a blind method: {', '.join(BLIND_METHODS)})")
+        return method
+    prior = _has_prior()
+    if has_kernel:
+        return "pnp" if prior else "map"
+    return "blind-pnp" if prior else "blind"
+
+
+def _kernel_size_for(image: np.ndarray) -> int:
+    from restora.classical.blur_detect import detect_blur, kernel_support
+
+    found = detect_blur(image)
+    return kernel_support(found.size_px, cap=61) if found.kind != "none" and found.size_px > 0 else 31
+
+
+def deblur_image(
+    image: np.ndarray,
+    *,
+    method: str = "auto",
+    kernel: np.ndarray | None = None,
+    sigma: float | None = None,
+    kernel_size: int | None = None,
+    iterations: int | None = None,
+) -> DeblurResult:
+    """Deblur ``image`` (``H x W x C`` float in [0, 1]) with ``method`` (see the module).
+
+    ``kernel``: the blur PSF for the known-kernel methods (ignored by blind ones);
+    ``sigma``: noise level in 8-bit levels (estimated when None); ``kernel_size``: the
+    support a blind method searches (odd; default from :func:`~restora.classical.blur_detect.detect_blur`);
+    ``iterations``: Richardson-Lucy iterations (default 30).
+    """
+    from restora.classical.deconvolve import as_kernel, map_deconvolution, richardson_lucy, wiener
+    from restora.validation import as_image
+
+    img = as_image(image)
+    name = resolve_method(method, kernel is not None)
+    k = as_kernel(kernel) if kernel is not None and name in KNOWN_KERNEL_METHODS else None
+    if sigma is None:
+        from restora.classical.estimate import estimate_noise_sigma
+
+        s, source = float(estimate_noise_sigma(img)), "estimated"
+    else:
+        s, source = float(sigma), "given"
+    if not math.isfinite(s) or s < 0:
+        raise InvalidParameterError(f"sigma must be a finite level >= 0; got {sigma}")
+    if name in BLIND_METHODS:
+        if kernel_size is None:
+            kernel_size = _kernel_size_for(img)
+        if name == "blind-vb":
+            try:
+                from restora.classical.blind_vb import vb_estimate_kernel
+            except ImportError:  # pragma: no cover - shipped with the package
+                raise InvalidParameterError("method blind-vb is not available in this installation") from None
+            k = np.asarray(vb_estimate_kernel(img, int(kernel_size))[0], np.float64)
+        else:
+            from restora.classical.blind import estimate_kernel
+
+            k = estimate_kernel(img, int(kernel_size))
+        if name != "blind-pnp" and source == "estimated":
+            from restora.pipeline.plan import BLIND_DECONV_SIGMA
+
+            s = max(s, BLIND_DECONV_SIGMA)  # an estimated kernel needs firmer regularisation
+            source = f"estimated, at least {BLIND_DECONV_SIGMA:g} for a blind kernel"
+    assert k is not None
+    if name in ("pnp", "blind-pnp"):
+        from restora.zoo.pnp import pnp_deconvolve
+
+        out = pnp_deconvolve(img, k, sigma=s)
+    elif name == "wiener":
+        out = wiener(img, k, sigma=s)
+    elif name == "rl":
+        out = richardson_lucy(img, k, iterations=iterations or 30)
+    elif name == "map-tv":
+        out = map_deconvolution(img, k, prior="tv", sigma=s)
+    elif name == "map":
+        out = map_deconvolution(img, k, prior="hyper-laplacian", sigma=s)
+    else:  # blind, blind-vb: MAP with a little more regularisation for an estimated kernel
+        from restora.classical.deconvolve import default_lam
+
+        out = map_deconvolution(img, k, prior="hyper-laplacian", sigma=s, lam=0.7 * default_lam("hyper-laplacian", s))
+    return DeblurResult(np.asarray(out, np.float32), np.asarray(k, np.float64), name, s, source)

@@ -1,0 +1,67 @@
+"""``restora.pipeline.deblur.deblur_image`` and the ``restora deblur`` command over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from restora.cli.main import app
+from restora.degrade.convolve import convolve
+from restora.degrade.kernels import motion_kernel
+from restora.errors import ConfigError, InvalidParameterError
+from restora.io import read_image, write_image
+from restora.metrics import psnr
+from restora.pipeline import deblur as deblur_mod
+from restora.pipeline.deblur import deblur_image, resolve_method
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png"
+
+
+@pytest.fixture(scope="module")
+def pair():
+    clean = read_image(SAMPLE)[:192, :192].mean(axis=2, keepdims=True)
+    kernel, _ = motion_kernel(13, 2, length=11)
+    y = convolve(clean, kernel.astype(np.float32), boundary="reflect")
+    return clean, (np.round(np.clip(y, 0, 1) * 255) / 255).astype(np.float32), kernel
+
+
+def test_auto_is_plug_and_play_when_the_prior_is_shipped_else_classical(monkeypatch):
+    assert resolve_method("auto", True) == "pnp" and resolve_method("auto", False) == "blind-pnp"
+    monkeypatch.setattr(deblur_mod, "_has_prior", lambda: False)
+    assert resolve_method("auto", True) == "map" and resolve_method("auto", False) == "blind"
+    with pytest.raises(ConfigError, match="needs the blur kernel"):
+        resolve_method("wiener", False)
+    with pytest.raises(InvalidParameterError, match="method must be one of"):
+        resolve_method("sharpen", False)
+
+
+def test_known_kernel_methods_restore_and_report(pair):
+    clean, y, kernel = pair
+    c = slice(8, -8)
+    base = psnr(clean[c, c], y[c, c])
+    for method in ("pnp", "map", "wiener"):
+        r = deblur_image(y, method=method, kernel=kernel, sigma=1.0)
+        assert r.method == method and r.sigma_source == "given" and r.image.shape == y.shape
+        assert psnr(clean[c, c], np.clip(r.image, 0, 1)[c, c]) > base + 2.0, method
+        np.testing.assert_allclose(r.kernel.sum(), 1.0, atol=1e-6)
+
+
+def test_blind_estimates_and_raises_its_noise_floor(pair):
+    _, y, _ = pair
+    r = deblur_image(y, method="blind", kernel_size=15)
+    assert r.kernel.shape == (15, 15) and r.sigma >= 3.0 and "blind kernel" in r.sigma_source
+
+
+def test_cli_uses_the_api_and_saves_the_kernel(tmp_path, pair):
+    _, y, kernel = pair
+    src, dst, kfile = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "k.npy"
+    write_image(src, y)
+    r = CliRunner().invoke(app, ["deblur", str(src), str(dst), "-m", "blind", "--kernel-size", "15", "--save-kernel", str(kfile)])
+    assert r.exit_code == 0, r.output
+    assert "(blind, kernel 15x15" in r.output and np.load(kfile).shape == (15, 15) and dst.is_file()
+    np.save(tmp_path / "true.npy", kernel)
+    r = CliRunner().invoke(app, ["deblur", str(src), str(tmp_path / "o2.png"), "-m", "map", "-k", str(tmp_path / "true.npy"), "--save-kernel", str(tmp_path / "x.npy")])
+    assert isinstance(r.exception, ConfigError) and "--save-kernel" in str(r.exception)
