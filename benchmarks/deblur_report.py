@@ -54,15 +54,16 @@ def _blindness(method: str) -> str:
         return "-"
     if method.endswith(".safetensors"):
         return "blind (learned)"
+    if method in ("auto", "deblur-command", "fixed-deblur"):
+        return "blind"
     try:
         from restora.restorers import get_restorer_info
 
         info = get_restorer_info(method.removesuffix("+blind"))
     except Exception:  # noqa: BLE001 - an unknown name: say nothing about it
         return "?"
-    if info.kind == "neural":
-        return "blind (learned)"
-    return "blind" if info.blind or method.endswith("+blind") else "true kernel"
+    how = "blind" if info.blind or method.endswith("+blind") else "true kernel"
+    return how + (" (learned)" if info.kind == "neural" else "")
 
 
 def merge(folders: list[Path]) -> str:

@@ -29,7 +29,7 @@ def pair():
 
 
 def test_auto_is_plug_and_play_when_the_prior_is_shipped_else_classical(monkeypatch):
-    assert resolve_method("auto", True) == "pnp" and resolve_method("auto", False) == "blind-pnp"
+    assert resolve_method("auto", True) == "pnp" and resolve_method("auto", False) == "blind"
     monkeypatch.setattr(deblur_mod, "_has_prior", lambda: False)
     assert resolve_method("auto", True) == "map" and resolve_method("auto", False) == "blind"
     with pytest.raises(ConfigError, match="needs the blur kernel"):

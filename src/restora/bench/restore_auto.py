@@ -240,8 +240,18 @@ RESTORE_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {
     "fixed-deblur": _fixed("fixed-deblur", lambda im: ["deblur"], "always deblur (blind kernel estimate + deconvolution)"),
 }
 _POLYU_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {"none": _none_method("none"), "auto": _auto}
+def _deblur_command(device: str | None) -> BenchMethod:
+    def deblur(image: np.ndarray, **condition: Any) -> np.ndarray:
+        from restora.pipeline.deblur import deblur_image
+
+        return deblur_image(image).image  # no kernel, no sigma: what `restora deblur IN OUT` runs
+
+    return _method("deblur-command", deblur, "pipeline", "restora deblur IN OUT with no options (blind)")
+
+
 _LEVIN_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {
     "none": _none_method("none"),
+    "deblur-command": _deblur_command,
     "auto": _auto,
     "oracle": _levin_oracle,
     "fixed-deblur": _fixed("fixed-deblur", lambda im: ["deblur"], "always deblur (blind kernel estimate + deconvolution)"),

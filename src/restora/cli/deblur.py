@@ -1,12 +1,13 @@
 """``restora deblur IN OUT [--method M] [--kernel K] [--sigma S]``: a thin wrapper over
 :func:`restora.pipeline.deblur.deblur_image`.
 
-With no options it is blind: ``auto`` is ``blind-pnp`` (kernel estimated, support fitted to
-the blur :func:`restora.classical.blur_detect.detect_blur` measures, 31 px when none is found;
-then plug-and-play deconvolution with the shipped denoiser as prior) and ``pnp`` when
-``--kernel`` is given (a ``.npy`` array or an image, normalised to sum 1). Other known-kernel
-methods: wiener, rl (Richardson-Lucy), map (hyper-Laplacian MAP), map-tv; other blind ones:
-blind (estimate + MAP), blind-vb (variational-Bayes estimate + MAP). A blind method can save
+With no options it is blind: ``auto`` is ``blind`` (kernel estimated, support fitted to the
+blur :func:`restora.classical.blur_detect.detect_blur` measures, 31 px when none is found;
+then hyper-Laplacian MAP deconvolution) and ``pnp`` (plug-and-play with the shipped denoiser
+as prior) when ``--kernel`` is given (a ``.npy`` array or an image, normalised to sum 1).
+Other known-kernel methods: wiener, rl (Richardson-Lucy), map (hyper-Laplacian MAP), map-tv;
+other blind ones: blind-pnp (estimate + plug-and-play), blind-vb (variational-Bayes
+estimate + MAP). A blind method can save
 its kernel with ``--save-kernel`` (``.npy``, or an image scaled to its peak). ``--sigma`` is
 the noise level in 8-bit levels (estimated when omitted). Alpha is carried through.
 """
@@ -85,7 +86,7 @@ def save_kernel(path: Path, kernel: np.ndarray, overwrite: bool) -> None:
 def deblur_command(
     src: Path = typer.Argument(..., metavar="IN", help="Blurred image file."),
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
-    method: str = typer.Option("auto", "--method", "-m", help="auto (pnp with --kernel, else blind-pnp) | pnp | wiener | rl | map | map-tv | blind-pnp | blind | blind-vb"),
+    method: str = typer.Option("auto", "--method", "-m", help="auto (pnp with --kernel, else blind) | pnp | wiener | rl | map | map-tv | blind | blind-pnp | blind-vb"),
     kernel: Optional[Path] = typer.Option(None, "--kernel", "-k", help="Blur kernel (.npy or image); known-kernel methods."),
     sigma: Optional[float] = typer.Option(
         None, "--sigma", min=0, max=255, help="Noise std in 8-bit levels (estimated when omitted)."),
