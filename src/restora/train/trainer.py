@@ -590,11 +590,15 @@ class Trainer:
             self._t0 = time.perf_counter()  # the card's wall time is the checkpoint's
             return self._write_card(target, module, step, val), val
         finally:
-            torch.use_deterministic_algorithms(self._prev_det[0])
-            torch.backends.cudnn.benchmark = self._prev_det[1]
-            torch.backends.cudnn.deterministic = self._prev_det[2]
-            torch.set_num_threads(self._prev_threads)
-            shutdown_distributed(self.dist)
+            self._teardown()
+
+    def _teardown(self) -> None:
+        """Undo :meth:`_setup_device`: torch's determinism and thread settings, the process group."""
+        torch.use_deterministic_algorithms(self._prev_det[0])
+        torch.backends.cudnn.benchmark = self._prev_det[1]
+        torch.backends.cudnn.deterministic = self._prev_det[2]
+        torch.set_num_threads(self._prev_threads)
+        shutdown_distributed(self.dist)
 
     # ------------------------------------------------------------------ the run
     def run(self) -> TrainResult:
@@ -603,11 +607,7 @@ class Trainer:
         try:
             return self._run()
         finally:
-            torch.use_deterministic_algorithms(self._prev_det[0])
-            torch.backends.cudnn.benchmark = self._prev_det[1]
-            torch.backends.cudnn.deterministic = self._prev_det[2]
-            torch.set_num_threads(self._prev_threads)
-            shutdown_distributed(self.dist)
+            self._teardown()
 
     def _run(self) -> TrainResult:
         cfg = self.cfg
