@@ -58,3 +58,15 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate(x)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))`` with ``k x k`` convolutions and no normalisation (the
+    block of DeepDeblur and SRN)."""
+
+    def __init__(self, c: int, k: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.ReLU(inplace=True), nn.Conv2d(c, c, k, padding=k // 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)

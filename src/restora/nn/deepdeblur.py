@@ -9,16 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restora.nn.blocks import ResBlock
 from restora.nn.spec import ArchSpec
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, c: int, k: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.ReLU(inplace=True), nn.Conv2d(c, c, k, padding=k // 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
 
 
 class _Level(nn.Module):
@@ -26,7 +18,7 @@ class _Level(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(cin, features, k, padding=k // 2),
-            *[_ResBlock(features, k) for _ in range(blocks)],
+            *[ResBlock(features, k) for _ in range(blocks)],
             nn.Conv2d(features, cout, k, padding=k // 2),
         )
 

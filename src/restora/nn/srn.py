@@ -28,21 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from restora.errors import InvalidParameterError
+from restora.nn.blocks import ResBlock
 from restora.nn.spec import ArchSpec
 
 __all__ = ["SRNDeblurNet", "ConvLSTMCell", "SPEC"]
 
 RECURRENT = ("lstm", "none")
 _State = tuple[torch.Tensor, torch.Tensor]
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, c: int, k: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.ReLU(inplace=True), nn.Conv2d(c, c, k, padding=k // 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
 
 
 class ConvLSTMCell(nn.Module):
@@ -64,7 +56,7 @@ class ConvLSTMCell(nn.Module):
 
 
 def _stage(layers: list[nn.Module], c: int, k: int, blocks: int) -> list[nn.Module]:
-    return layers + [_ResBlock(c, k) for _ in range(blocks)]
+    return layers + [ResBlock(c, k) for _ in range(blocks)]
 
 
 class _EncoderDecoder(nn.Module):
