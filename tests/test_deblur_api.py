@@ -65,3 +65,12 @@ def test_cli_uses_the_api_and_saves_the_kernel(tmp_path, pair):
     np.save(tmp_path / "true.npy", kernel)
     r = CliRunner().invoke(app, ["deblur", str(src), str(tmp_path / "o2.png"), "-m", "map", "-k", str(tmp_path / "true.npy"), "--save-kernel", str(tmp_path / "x.npy")])
     assert isinstance(r.exception, ConfigError) and "--save-kernel" in str(r.exception)
+
+
+def test_the_automatic_kernel_support_fits_a_small_image():
+    from restora.classical.blur_detect import blind_kernel_size
+
+    blurred = convolve(read_image(SAMPLE)[:64, :64], np.full((1, 21), 1 / 21, np.float32), boundary="reflect")
+    size = blind_kernel_size(blurred)
+    assert size <= 31 and size % 2 == 1  # 64 px: at most 31, whatever the blur measures
+    assert deblur_image(blurred).kernel.shape == (size, size)

@@ -34,7 +34,7 @@ import numpy as np
 from restora.errors import InvalidParameterError
 from restora.validation import as_image, check_range
 
-__all__ = ["BlurEstimate", "detect_blur", "describe_kernel", "kernel_extent", "kernel_support"]
+__all__ = ["BlurEstimate", "detect_blur", "describe_kernel", "kernel_extent", "kernel_support", "blind_kernel_size"]
 
 BlurKind = Literal["none", "motion", "defocus", "gaussian"]
 
@@ -212,3 +212,14 @@ def kernel_support(size_px: float, *, cap: int = 51) -> int:
     """The odd kernel side a blind estimate should search for a blur measured at ``size_px``
     (:attr:`BlurEstimate.size_px`): ``2 ceil(0.65 size + 2) + 1``, at least 9 and at most ``cap``."""
     return int(min(cap, max(9, 2 * math.ceil(0.65 * float(size_px) + 2) + 1)))
+
+
+def blind_kernel_size(image: np.ndarray, *, default: int = 31) -> int:
+    """The kernel support a blind estimate should search on ``image``: fitted to the blur
+    :func:`detect_blur` measures (``default`` when it finds none), and no larger than the
+    image allows (odd, at most half its shorter side)."""
+    found = detect_blur(image)
+    size = kernel_support(found.size_px) if found.kind != "none" and found.size_px > 0 else int(default)
+    fit = min(np.asarray(image).shape[:2]) // 2
+    fit -= 1 - fit % 2
+    return int(max(3, min(size, fit)))

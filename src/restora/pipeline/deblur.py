@@ -67,13 +67,6 @@ def resolve_method(method: str, has_kernel: bool) -> str:
     return "blind"
 
 
-def _kernel_size_for(image: np.ndarray) -> int:
-    from restora.classical.blur_detect import detect_blur, kernel_support
-
-    found = detect_blur(image)
-    return kernel_support(found.size_px) if found.kind != "none" and found.size_px > 0 else 31
-
-
 def deblur_image(
     image: np.ndarray,
     *,
@@ -106,7 +99,9 @@ def deblur_image(
         raise InvalidParameterError(f"sigma must be a finite level >= 0; got {sigma}")
     if name in BLIND_METHODS:
         if kernel_size is None:
-            kernel_size = _kernel_size_for(img)
+            from restora.classical.blur_detect import blind_kernel_size
+
+            kernel_size = blind_kernel_size(img)
         if name == "blind-vb":
             try:
                 from restora.classical.blind_vb import vb_estimate_kernel

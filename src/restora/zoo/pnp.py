@@ -114,10 +114,9 @@ def pnp_blind_deconvolve(
 
     img = as_image(image)
     if kernel_size is None:
-        from restora.classical.blur_detect import detect_blur, kernel_support
+        from restora.classical.blur_detect import blind_kernel_size
 
-        found = detect_blur(img)
-        kernel_size = kernel_support(found.size_px, cap=61) if found.kind != "none" and found.size_px > 0 else 31
+        kernel_size = blind_kernel_size(img)
     if sigma is None:
         from restora.classical.estimate import estimate_noise_sigma
 
