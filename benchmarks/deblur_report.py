@@ -10,8 +10,7 @@ and ``deblur-motion``.
 2. Merge them into one ranking and draw the figures::
 
        python benchmarks/deblur_report.py OUT/levin OUT/motion --md benchmarks/results/deblur.md
-       python benchmarks/deblur_report.py --figure docs/images/deblur_levin.png \\
-           -m blind-deconv,blind-vb,nafnet-deblur
+       python benchmarks/deblur_report.py --figure docs/images/deblur_levin.png
 
 The table gives, per task, PSNR / SSIM (and NIQE when measured, lower is more natural) and
 seconds per image, the gain over the blurred input and how many images a method made worse
@@ -103,37 +102,35 @@ def merge(folders: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(out: Path, methods: list[str], *, images: tuple[str, ...] = ("im1_kernel4_img", "im3_kernel8_img"), crop_side: int = 128) -> None:
-    """Blurred / restored by each method / sharp crops of Levin images, and the kernels the
-    blind methods estimated next to the true one."""
+def figure(out: Path, *, images: tuple[str, ...] = ("im1_kernel4_img", "im3_kernel8_img", "im4_kernel7_img"), crop_side: int = 128) -> None:
+    """Levin crops: blurred / ``restora deblur`` with no options (blind: estimate + MAP) /
+    plug-and-play with the true kernel / sharp, then the true and the estimated kernel."""
     from restora.bench.figures import crop, crop_grid, detail_box
-    from restora.bench.tasks import get_task
-    from restora.bench.methods import resolve_method
+    from restora.bench.runner import align_to
     from restora.data import data_root
     from restora.io import read_image, write_image
+    from restora.pipeline.deblur import deblur_image
 
-    task = get_task("deblur-levin")
     root = data_root() / "test" / "Levin"
-    resolved = [resolve_method(m, task) for m in methods]
-    rows, kernel_rows = [], []
+    rows = []
     for name in images:
         blurred = read_image(root / "blurred" / f"{name}.png")
         i, k = name.split("_")[0], name.split("_")[1].replace("kernel", "")
         sharp = read_image(root / "sharp" / f"{i}.png")
         true_k = read_image(root / "kernels" / f"kernel{k}.png")[:, :, 0]
+        blind = deblur_image(blurred)
+        known = deblur_image(blurred, kernel=true_k / true_k.sum(), method="pnp")
         box = detail_box(sharp, crop_side)
-        row = [crop(blurred, box, sharp.shape)]
-        krow = [true_k / true_k.max()]
-        for m in resolved:
-            restored = m.restorer(blurred, kernel=true_k / true_k.sum(), sigma=1.0)
-            row.append(crop(np.clip(restored, 0, 1), box, sharp.shape))
-            est = getattr(m.restorer, "last_kernel", None)
-            if est is not None:
-                krow.append(est / est.max())
-        row.append(crop(sharp, box, sharp.shape))
-        rows.append(row)
-        kernel_rows.append(krow)
-    grid = crop_grid(rows, ["blurred"] + [m.name for m in resolved] + ["sharp"])
+        shift = max(true_k.shape) // 2  # blind results are scored (and shown) up to a translation
+        cells = [crop(blurred, box, sharp.shape)]
+        cells += [crop(align_to(np.clip(r.image, 0, 1), sharp, shift), box, sharp.shape) for r in (blind, known)]
+        cells.append(crop(sharp, box, sharp.shape))
+        side = max(true_k.shape[0], blind.kernel.shape[0])
+        for kern in (true_k, blind.kernel):
+            pad = (side - kern.shape[0]) // 2
+            cells.append(np.pad(kern / kern.max(), pad)[:, :, None])
+        rows.append(cells)
+    grid = crop_grid(rows, ["blurred", "restora deblur", "pnp, true kernel", "sharp", "true kernel", "estimated"], cell=160)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_image(out, grid, overwrite=True)
     print(f"wrote {out}")
@@ -143,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="*", type=Path, help="restora bench output folders (deblur-levin first)")
     p.add_argument("--md", type=Path, help="write the merged table here (else print it)")
-    p.add_argument("--figure", type=Path, help="write the Levin crop figure here")
-    p.add_argument("-m", "--methods", default="blind-deconv,blind-vb", help="methods for --figure")
+    p.add_argument("--figure", type=Path, help="write the Levin crop and kernel figure here")
     a = p.parse_args(argv)
     if a.folders:
         table = merge(a.folders)
@@ -155,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(table)
     if a.figure:
-        figure(a.figure, [m for m in a.methods.split(",") if m])
+        figure(a.figure)
     return 0
 
 
