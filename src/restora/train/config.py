@@ -91,7 +91,8 @@ class DataConfig:
     augment: bool = True  # the 8 flips/rotations
     preload: bool | Literal["auto"] = "auto"  # keep decoded images in RAM
     preload_limit_mb: int = 4096  # "auto" preloads when the decoded set fits in this
-    workers: int = 4  # DataLoader worker processes (0: load in the main process)
+    # DataLoader worker processes (0: load in the main process); "auto": min(4, CPU cores - 1)
+    workers: int | Literal["auto"] = "auto"
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
 
 
@@ -325,6 +326,19 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def resolve_workers(workers: int | str) -> int:
+    """DataLoader worker count for ``data.workers``: an explicit number as given; ``"auto"``:
+    ``min(4, cores - 1)`` (cores this process may use), so a 2-core machine gets 1 worker
+    and the main process keeps a core."""
+    if workers != "auto":
+        return int(workers)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
+
+
 def _positive(path: str, value: float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"config key {path!r} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
@@ -358,7 +372,8 @@ def _check_semantics(cfg: Config) -> None:
     d, deg = cfg.data, cfg.data.degradation
     _positive("data.patch_size", d.patch_size)
     _positive("data.batch_size", d.batch_size)
-    _positive("data.workers", d.workers, allow_zero=True)
+    if d.workers != "auto":
+        _positive("data.workers", d.workers, allow_zero=True)
     _positive("train.steps", cfg.train.steps)
     _positive("train.log_every", cfg.train.log_every)
     _positive("train.checkpoint_every", cfg.train.checkpoint_every, allow_zero=True)

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from restora.ensemble import dihedral
 from restora.errors import ConfigError, MissingResourceError
-from restora.train.config import Config, DataConfig, DegradationConfig
+from restora.train.config import Config, DataConfig, DegradationConfig, resolve_workers
 
 __all__ = [
     "resolve_folders",
@@ -410,17 +410,18 @@ def build_train_loader(cfg: Config, *, scale: int, start_step: int, rank: int = 
     dataset = PatchDataset(hq, d, scale=scale, lq=lq)
     sampler = PositionSampler(len(dataset), d.batch_size, cfg.train.seed, start_step, rank, world)
     gen = torch.Generator().manual_seed(derive_seed(cfg.train.seed, rank, 0x10AD))
+    workers = resolve_workers(d.workers)
     loader = DataLoader(
         dataset,
         batch_size=d.batch_size,
         sampler=sampler,
-        num_workers=d.workers,
+        num_workers=workers,
         pin_memory=pin_memory,
         drop_last=True,
-        worker_init_fn=_worker_init if d.workers else None,
+        worker_init_fn=_worker_init if workers else None,
         generator=gen,
         persistent_workers=False,
-        prefetch_factor=4 if d.workers else None,
+        prefetch_factor=4 if workers else None,
     )
     return loader, dataset
 

@@ -663,21 +663,26 @@ class Trainer:
         step = start
         it: Iterator = iter(loader)
         self.net_ddp.train()
+        done = start  # the last completed step
         try:
             for step in range(start + 1, stop + 1):
                 t_step = time.perf_counter()
                 batch = next(it)
                 parts = self._train_step(batch, step)
+                done = step
                 for k, v in parts.items():
                     self._sums[k] = self._sums.get(k, torch.zeros((), device=self.device)) + v.float()
                 self._count += 1
                 self._interval_time += time.perf_counter() - t_step
-                if step % cfg.train.log_every == 0 or step == stop:
+                # step 1 too: a run whose output is redirected shows records from the start
+                if step % cfg.train.log_every == 0 or step == stop or step == 1:
                     record = self._log_record(step, len(dataset))
                     if log is not None:
                         log.write(record)
                     if progress is not None:
                         progress[0].update(progress[1], completed=step - start, description=f"loss {record['loss']:.4g}")
+                    elif self.console is not None and main:
+                        self.console.print(f"step {step}/{stop}: loss {record['loss']:.4g} ({record['step_time']:.3g} s/step)", highlight=False)
                 elif progress is not None:
                     progress[0].update(progress[1], completed=step - start)
                 is_last = step == cfg.train.steps
@@ -694,6 +699,24 @@ class Trainer:
                         state = self._state(step)
                         state["rng_ranks"] = rngs
                         save_checkpoint(ckpt_dir, step, state, keep=cfg.train.keep_checkpoints)
+        except KeyboardInterrupt:
+            # Ctrl-C: keep the work done so far (no collective here: the other ranks are interrupted too)
+            if main and done > start:
+                state = self._state(done)
+                state["rng_ranks"] = [state["rng"]]
+                save_checkpoint(ckpt_dir, done, state, keep=cfg.train.keep_checkpoints)
+                msg = f"interrupted at step {done}; checkpoint saved; continue with --resume latest"
+            else:
+                msg = f"interrupted at step {done}; no step completed since the start, nothing saved"
+            if main:
+                if progress is not None:
+                    progress[0].stop()
+                from rich.console import Console
+
+                (self.console or Console(stderr=True)).print(msg, highlight=False, soft_wrap=True)
+            if log is not None:
+                log.close()
+            raise
         finally:
             if progress is not None:
                 progress[0].stop()

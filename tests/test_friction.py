@@ -1,0 +1,132 @@
+"""The researcher-workflow friction points of issue 21: each one reproduced on a tiny case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import synthetic_image
+
+from restora.cli.main import main
+from restora.io import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _images(folder: Path, n: int, h: int = 40, w: int = 48) -> Path:
+    if folder.is_dir():
+        return folder
+    folder.mkdir(parents=True)
+    for i in range(n):
+        write_image(folder / f"img_{i:02d}.png", synthetic_image(h, w, 1, seed=i))
+    return folder
+
+
+def _recipe(tmp: Path, **train) -> dict:
+    return {
+        "name": "tiny",
+        "model": {"arch": "dncnn", "args": {"in_channels": 1, "depth": 3, "features": 4}},
+        "data": {"train": str(_images(tmp / "train", 3)), "channels": 1, "patch_size": 16, "batch_size": 2, "workers": 0,
+                 "degradation": {"type": "gaussian", "sigma": [5, 50]}},
+        "loss": {"l1": 1.0},
+        "train": {"steps": 4, "log_every": 100, "checkpoint_every": 0, "ema": 0, "tensorboard": False, **train},
+    }
+
+
+# 1 ------------------------------------------------------------------ CPU recipes pointer
+def test_train_on_cpu_points_to_cpu_recipes(tmp_path, capsys):
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "small-denoise.yaml").write_text(yaml.safe_dump({"data": {"degradation": {"type": "gaussian", "sigma": 25}}}))
+    (tmp_path / "cpu" / "small-sr.yaml").write_text(yaml.safe_dump({"data": {"degradation": {"type": "bicubic", "scale": 2}}}))
+    gpu = tmp_path / "big.yaml"
+    gpu.write_text(yaml.safe_dump(_recipe(tmp_path, steps=1)))
+    assert main(["train", str(gpu), "--device", "cpu", "-o", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    note = [line for line in err.splitlines() if "CPU recipes" in line]
+    assert len(note) == 1 and "small-denoise.yaml" in note[0] and "small-sr.yaml" not in note[0]
+    # a recipe under cpu/ gets no note
+    small = tmp_path / "cpu" / "tiny.yaml"
+    small.write_text(yaml.safe_dump(_recipe(tmp_path, steps=1)))
+    assert main(["train", str(small), "--device", "cpu", "-o", str(tmp_path / "run2")]) == 0
+    assert "CPU recipes" not in capsys.readouterr().err
+
+
+def test_repo_gpu_recipe_lists_cpu_recipes_and_readme_row_is_cpu():
+    from restora.cli.train import cpu_recipes_for
+    from restora.train.config import load_raw
+
+    gpu = REPO / "configs" / "dncnn-gray-blind.yaml"
+    names = {p.name for p in cpu_recipes_for(gpu, load_raw(gpu))}
+    assert "ffdnet-gray.yaml" in names and "edsr-x4.yaml" not in names
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| train a network"))
+    assert "`restora train configs/cpu/" in row and "dncnn-gray-blind.yaml" in row
+
+
+# 2 ------------------------------------------------------------------ DataLoader workers
+def test_workers_default_to_the_cores(monkeypatch, tmp_path):
+    import os
+
+    from restora.train import load_config
+    from restora.train.config import resolve_workers
+    from restora.train.data import build_train_loader
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert resolve_workers("auto") == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)), raising=False)
+    assert resolve_workers("auto") == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert resolve_workers("auto") == 0
+    assert resolve_workers(3) == 3 and resolve_workers(0) == 0
+    recipe = _recipe(tmp_path)
+    del recipe["data"]["workers"]
+    cfg = load_config(data=recipe)
+    assert cfg.data.workers == "auto"
+    loader, _ = build_train_loader(cfg, scale=1, start_step=0)
+    assert loader.num_workers == 0  # one core (patched above): load in the main process
+    cfg = load_config(data=recipe, overrides=["data.workers=1"])
+    assert build_train_loader(cfg, scale=1, start_step=0)[0].num_workers == 1
+    with pytest.raises(Exception, match="data.workers"):
+        load_config(data=recipe, overrides=["data.workers=-1"])
+
+
+# 3 ------------------------------------------------------------------ Ctrl-C and first-step log
+def test_ctrl_c_saves_a_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
+    from restora.train.checkpoint import latest_checkpoint
+    from restora.train.logs import read_log
+    from restora.train.trainer import Trainer
+
+    real = Trainer._train_step
+
+    def interrupted(self, batch, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(self, batch, step)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted)
+    path = tmp_path / "cpu" / "tiny.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(_recipe(tmp_path)))
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--device", "cpu", "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 2; checkpoint saved; continue with --resume latest" in err
+    ckpt = latest_checkpoint(out / "checkpoints")
+    assert ckpt is not None and "0000002" in ckpt.name
+    # log_every is 100, yet the log has the first step's record
+    steps = [r["step"] for r in read_log(out / "log.jsonl") if "losses" in r]
+    assert steps == [1]
+    monkeypatch.setattr(Trainer, "_train_step", real)
+    assert main(["train", str(path), "--device", "cpu", "-o", str(out), "--resume", "latest"]) == 0
+    assert json.loads((out / "summary.json").read_text())["finished"]
