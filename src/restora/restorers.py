@@ -21,7 +21,7 @@ import numpy as np
 
 from restora.errors import InvalidParameterError
 
-TASKS = ("denoise", "sr", "jpeg", "deblur")
+TASKS = ("denoise", "sr", "jpeg", "deblur", "dehaze", "exposure")
 
 
 class Restorer(Protocol):
@@ -45,6 +45,8 @@ PROVIDER_MODULES = (
     "restora.classical.denoise",
     "restora.classical.upscale",
     "restora.classical.deconvolve",
+    "restora.classical.dehaze",
+    "restora.classical.exposure",
     "restora.zoo.restorers",
     "restora.zoo.pnp",
 )
