@@ -130,3 +130,53 @@ def test_ctrl_c_saves_a_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Trainer, "_train_step", real)
     assert main(["train", str(path), "--device", "cpu", "-o", str(out), "--resume", "latest"]) == 0
     assert json.loads((out / "summary.json").read_text())["finished"]
+
+
+# 4 ------------------------------------------------------------------ plots
+def _overlaps(boxes) -> bool:
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_loss_plot_ticks_are_distinct_and_input_line_is_inside(tmp_path):
+    from restora.train.logs import loss_figure, plot_log
+
+    records = [{"step": s, "loss": 0.19 - 0.01 * s, "losses": {"l1": 0.19 - 0.01 * s}} for s in range(1, 8)]
+    records.append({"step": 7, "val": {"psnr": 28.4, "input_psnr": 20.2}})  # one validation: input far below
+    fig = loss_figure(records, "t")
+    fig.canvas.draw()
+    loss_ax, val_ax = fig.axes[:2]
+    lo, hi = loss_ax.get_ylim()
+    labels = [t.get_text() for t in loss_ax.get_yticklabels() if t.get_text() and lo <= t.get_position()[1] <= hi]
+    labels += [t.get_text() for t in loss_ax.get_yticklabels(minor=True) if t.get_text() and lo <= t.get_position()[1] <= hi]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    assert all("e-" not in s for s in labels)
+    ylo, yhi = val_ax.get_ylim()
+    assert ylo < 20.2 and yhi > 28.4
+    input_line = next(line for line in val_ax.get_lines() if line.get_label() == "input")
+    assert input_line.get_marker() not in (None, "", "None")  # one point is visible
+    assert plot_log(records, tmp_path / "loss.png", "t").is_file()
+
+
+def test_speed_plot_legend_beside_points_and_x_labels_apart(tmp_path):
+    from restora.bench.report import plot_quality_speed, quality_speed_figure
+    from restora.bench.runner import BenchResult, ResultRow
+
+    rows = [ResultRow(f"method-{i}", "Set12", {"psnr": 28 + 0.3 * i}, 12, seconds_per_mp=0.3 * 1.25 ** i) for i in range(6)]
+    rows += [ResultRow(f"paper-{i}", "Set12", {"psnr": 28.2 + 0.3 * i}, None, published=True) for i in range(4)]
+    result = BenchResult("denoise-gray-s25", "", ["Set12"], [r.method for r in rows[:6]], 0, None, "cpu", ("psnr",), rows, [], {})
+    fig = quality_speed_figure(result)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    xlo, xhi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticklabels() if t.get_text() and xlo <= t.get_position()[0] <= xhi]
+    ticks += [t for t in ax.get_xticklabels(minor=True) if t.get_text() and xlo <= t.get_position()[0] <= xhi]
+    assert len(ticks) >= 2
+    assert not _overlaps([t.get_window_extent(renderer) for t in ticks])
+    block = next(t for t in ax.texts if t.get_text().startswith("published"))
+    box = block.get_window_extent(renderer)
+    points = ax.transData.transform([(r.seconds_per_mp, r.scores["psnr"]) for r in rows[:6]])
+    assert not any(box.contains(x, y) for x, y in points)
+    assert box.x0 >= ax.get_window_extent(renderer).x1  # beside the panel
+    assert box.x1 <= fig.bbox.x1 + 1  # and inside the figure
+    assert plot_quality_speed(result, tmp_path / "q.png").is_file()

@@ -26,6 +26,7 @@ __all__ = [
     "write_images_csv",
     "write_json",
     "plot_quality_speed",
+    "quality_speed_figure",
     "write_outputs",
     "default_out_dir",
 ]
@@ -196,15 +197,17 @@ def write_json(result: BenchResult, path: str | Path) -> Path:
     return p
 
 
-def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psnr") -> Path:
-    """PNG: one panel per dataset, ``metric`` against seconds per megapixel (log scale);
-    published rows (no speed) as dashed horizontal lines."""
+def quality_speed_figure(result: BenchResult, metric: str = "psnr") -> Any:
+    """The matplotlib Figure of :func:`plot_quality_speed`."""
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global backend state, renders with Agg
 
-    p = _open_for_write(Path(path))
+    from restora.train.logs import set_log_ticks
+
     n = len(result.datasets)
-    fig = Figure(figsize=(6.0 * n, 4.6))
+    fig = Figure(figsize=(7.2 * n, 4.8))
+    FigureCanvasAgg(fig)
     axes = fig.subplots(1, n, squeeze=False)
     cmap = matplotlib.colormaps["tab10"]
     colours = {m: cmap(i % 10) for i, m in enumerate(result.methods)}
@@ -227,19 +230,31 @@ def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psn
         )
         for v, _ in published:
             ax.axhline(v, color="0.5", linestyle="--", linewidth=0.8, zorder=1)
-        if published:  # one text block: labels of close lines would overlap
+        if published:  # one text block, outside the axes: inside it covered points
             fmt = _SCORE_FORMAT.get(metric, "{:.4g}")
             text = "published (dashed):\n" + "\n".join(f"{m} {fmt.format(v)}" for v, m in published)
-            ax.text(0.98, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+            ax.text(1.02, 1.0, text, transform=ax.transAxes, ha="left", va="top", fontsize=7,
                     color="0.3", bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.85})
-        if xs:
-            ax.set_xscale("log")
         ax.set_xlabel("seconds per megapixel (log)")
         ax.set_ylabel(f"{_LABEL.get(metric, metric)} (dB)" if metric == "psnr" else _LABEL.get(metric, metric))
         ax.set_title(f"{result.task} on {ds}")
         ax.grid(True, which="both", alpha=0.3)
         ax.margins(x=0.15, y=0.08)
+        if xs:
+            ax.set_xscale("log")
+            set_log_ticks(ax.xaxis, max_ticks=6)  # matplotlib's minor labels overlapped
+            for label in ax.get_xticklabels():
+                label.set_rotation(30)
+                label.set_horizontalalignment("right")
     fig.tight_layout()
+    return fig
+
+
+def plot_quality_speed(result: BenchResult, path: str | Path, metric: str = "psnr") -> Path:
+    """PNG: one panel per dataset, ``metric`` against seconds per megapixel (log scale);
+    published rows (no speed) as dashed horizontal lines, listed beside the panel."""
+    p = _open_for_write(Path(path))
+    fig = quality_speed_figure(result, metric)
     fig.savefig(p, dpi=110, format="png")
     return p
 
