@@ -438,6 +438,7 @@ def _add_restore_tasks() -> None:
 
 _add_restore_tasks()
 import restora.bench.portrait  # noqa: E402,F401  (registers portrait-pattern-noise)
+import restora.bench.enhance  # noqa: E402,F401  (registers dehaze-synthetic, exposure-synthetic)
 
 
 def list_tasks() -> list[BenchTask]:
