@@ -180,3 +180,40 @@ def test_speed_plot_legend_beside_points_and_x_labels_apart(tmp_path):
     assert box.x0 >= ax.get_window_extent(renderer).x1  # beside the panel
     assert box.x1 <= fig.bbox.x1 + 1  # and inside the figure
     assert plot_quality_speed(result, tmp_path / "q.png").is_file()
+
+
+# 5 ------------------------------------------------------------------ install hints keep [extra]
+def test_bench_missing_package_hint_keeps_the_extra(tmp_path, capsys, monkeypatch):
+    import restora.bench
+    from restora.errors import MissingResourceError
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    write_image(folder / "a.png", synthetic_image(24, 24, 1, seed=0))
+    assert main(["bench", "denoise-gray-s25", "-m", "bm3d", "-d", str(folder), "-n", "1", "--no-progress", "-o", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    try:
+        import bm3d  # noqa: F401
+    except ImportError:
+        assert "'restora[bench]'" in out.replace("\n", " ")
+
+    def missing(*args, **kwargs):
+        raise MissingResourceError("method 'bm3d' needs an optional package: pip install 'restora[bench]'")
+
+    monkeypatch.setattr(restora.bench, "run_benchmark", missing)
+    assert main(["bench", "denoise-gray-s25", "-m", "bm3d", "-d", str(folder), "--no-progress", "-o", str(tmp_path / "c")]) == 2
+    assert "pip install 'restora[bench]'" in capsys.readouterr().err.replace("\n", " ")
+    readme = (REPO / "README.md").read_text()
+    assert "pip install 'restora[bench]'" in readme
+
+
+def test_failure_table_keeps_brackets():
+    from rich.console import Console
+
+    from restora.cli._failures import exit_if_failed
+
+    console = Console(record=True, width=200)
+    with pytest.raises(Exception):
+        exit_if_failed([("scan[1].png", "needs pip install 'restora[bench]'")], console)
+    text = console.export_text()
+    assert "scan[1].png" in text and "restora[bench]" in text

@@ -116,17 +116,20 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]], list[st
 
 def render_table(result: BenchResult) -> Any:
     """The table as a :class:`rich.table.Table` (published rows dimmed, citations in the caption)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    header, rows, footnotes = table_rows(result)
+    header, rows, footnotes = table_rows(result)  # escaped below: errors hold hints like 'restora[bench]'
+    footnotes = [escape(f) for f in footnotes]
+    rows = [[escape(c) for c in row] for row in rows]
     limit = f", first {result.limit} images per set" if result.limit else ""
     table = Table(
-        title=f"{result.task}: {result.description} (seed {result.seed}{limit}, {result.device})",
+        title=escape(f"{result.task}: {result.description} (seed {result.seed}{limit}, {result.device})"),
         caption="\n".join(footnotes) or None,
         caption_justify="left",
     )
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(escape(h), justify="left" if i == 0 else "right", no_wrap=i == 0)
     n_measured = len(result.methods)
     for i, row in enumerate(rows):
         table.add_row(*row, style="dim italic" if i >= n_measured else None, end_section=i == n_measured - 1)

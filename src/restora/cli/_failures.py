@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -15,6 +16,6 @@ def exit_if_failed(failed: list[tuple[str, str]], console: Console) -> None:
     table.add_column("file")
     table.add_column("error")
     for name, msg in failed:
-        table.add_row(name, msg)
+        table.add_row(escape(name), escape(msg))  # file names and messages are not markup
     console.print(table)
     raise typer.Exit(code=1)

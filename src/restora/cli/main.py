@@ -8,6 +8,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from restora import __version__
 from restora.errors import RestoraError
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="restora")
     except RestoraError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: hints such as pip install 'restora[bench]' are not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
