@@ -474,3 +474,25 @@ register(
         blind=True,
     )
 )
+
+
+def _make_blind_vb(**options: Any):
+    def run(image: np.ndarray, **condition: Any) -> np.ndarray:
+        from restora.classical.blind_vb import vb_blind_deconvolve
+
+        restored, _ = vb_blind_deconvolve(image, sigma=condition.get("sigma"), **options)
+        return restored
+
+    return run
+
+
+register(
+    RestorerInfo(
+        name="blind-vb",
+        task="deblur",
+        kind="classical",
+        description="blind deconvolution: variational-Bayes kernel estimation (Levin et al. 2011 diagonal free energy) + MAP hyper-Laplacian",
+        factory=_make_blind_vb,
+        blind=True,
+    )
+)
