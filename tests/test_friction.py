@@ -217,3 +217,32 @@ def test_failure_table_keeps_brackets():
         exit_if_failed([("scan[1].png", "needs pip install 'restora[bench]'")], console)
     text = console.export_text()
     assert "scan[1].png" in text and "restora[bench]" in text
+
+
+# 6 ------------------------------------------------------------------ metrics sizes, degrade cut
+def test_metrics_with_different_sizes_exits_non_zero_with_a_hint(tmp_path, capsys):
+    for side, h in (("r", 32), ("g", 64)):
+        (tmp_path / side).mkdir()
+        write_image(tmp_path / side / "x.png", synthetic_image(32, 32, 3, seed=1))
+        write_image(tmp_path / side / "y.png", synthetic_image(h, h, 3, seed=2))
+    assert main(["metrics", str(tmp_path / "r"), str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "1 of 2 image(s) could not be measured" in err and "restored 32x32, reference 64x64" in err and "x2" in err
+    write_image(tmp_path / "a.png", synthetic_image(32, 32, 3, seed=1))
+    write_image(tmp_path / "b.png", synthetic_image(30, 32, 3, seed=1))
+    assert main(["metrics", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
+    assert "--crop" in capsys.readouterr().err.replace("\n", " ")
+    assert main(["metrics", str(tmp_path / "r" / "x.png"), str(tmp_path / "g" / "x.png")]) == 0
+
+
+def test_degrade_says_when_it_cuts_to_a_multiple_of_the_scale(tmp_path, capsys):
+    write_image(tmp_path / "odd.png", synthetic_image(66, 71, 3, seed=0))
+    assert main(["degrade", str(tmp_path / "odd.png"), str(tmp_path / "lr.png"), "--scale", "4"]) == 0
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "was cut to 68 x 64" in err
+    rec = json.loads((tmp_path / "lr.png.json").read_text())
+    assert rec["cropped_to"] == [64, 68] and rec["cropped_from"] == [66, 71]
+    write_image(tmp_path / "even.png", synthetic_image(64, 68, 3, seed=0))
+    assert main(["degrade", str(tmp_path / "even.png"), str(tmp_path / "lr2.png"), "--scale", "4"]) == 0
+    assert "cut to" not in capsys.readouterr().err
+    assert "cropped_to" not in json.loads((tmp_path / "lr2.png.json").read_text())

@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from restora.atomic import check_output_folder, create_temp
@@ -155,6 +156,24 @@ def _write_json_atomic(path: Path, data: dict[str, Any], overwrite: bool) -> Non
             os.unlink(tmp)
 
 
+def _cut_size(hr: tuple[int, ...], lr: tuple[int, ...], scale: Any = None) -> tuple[int, int] | None:
+    """The HR size a downscaled output corresponds to, when the pipeline cut the clean image to
+    a multiple of the scale (top-left kept); None when nothing was cut or the size did not shrink."""
+    (h, w), (oh, ow) = hr[:2], lr[:2]
+    if oh <= 0 or ow <= 0:
+        return None
+    k = scale if isinstance(scale, int) and scale > 1 else h // oh
+    if k < 2 or h // k != oh or w // k != ow:
+        return None
+    cut = (oh * k, ow * k)
+    return cut if cut != (h, w) else None
+
+
+def _cut_note(src: str, hr: list[int], cut: list[int]) -> str:
+    return (f"note: {src} ({hr[1]} x {hr[0]} px) was cut to {cut[1]} x {cut[0]}, a multiple of the scale, before downscaling "
+            "(record key 'cropped_to'); compare upscaled results with the same top-left crop of the clean image")
+
+
 def _degrade_file(src: Path, dst: Path, fn: Degrader, seed: int, overwrite: bool) -> dict[str, Any]:
     from restora import io as rio
     from restora.degrade import resize
@@ -174,6 +193,9 @@ def _degrade_file(src: Path, dst: Path, fn: Degrader, seed: int, overwrite: bool
     rio.write_image(dst, out, overwrite=overwrite, info=info)
     sidecar = {"input": str(src), "output": str(dst), "cli_seed": seed, "image_seed": s,
                "alpha": "carried" if alpha is not None else None, **record}
+    cut = _cut_size(color.shape[:2], out.shape[:2], record.get("scale"))
+    if cut is not None:  # the pipeline cut the clean image to a multiple of the scale: the pair is (cut HR, LR)
+        sidecar["cropped_from"], sidecar["cropped_to"] = list(color.shape[:2]), list(cut)
     _write_json_atomic(_sidecar(dst), sidecar, overwrite)
     return sidecar
 
@@ -220,6 +242,9 @@ def degrade(
     rec = _degrade_file(src, dst, fn, seed, overwrite)
     console.print(f"{src} -> {dst} ({what}, seed {rec['image_seed']}); record {_sidecar(dst)}", highlight=False,
                   soft_wrap=True)
+    if "cropped_to" in rec:
+        err_console.print(escape(_cut_note(str(src), rec["cropped_from"], rec["cropped_to"])),
+                          highlight=False, soft_wrap=True)
     if dst.suffix.lower() in _LOSSY:
         err_console.print(f"note: {dst.suffix} output is re-encoded lossily on write; use .png for exact results",
                           highlight=False, soft_wrap=True)
@@ -246,13 +271,15 @@ def _run_folder(src: Path, dst: Path, fn: Degrader, what: str, seed: int, overwr
                 "pass --overwrite to replace them")
     dst.mkdir(parents=True, exist_ok=True)
     failed: list[tuple[str, str]] = []
+    cut = 0
     with Progress(TextColumn("[bold]degrade"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.description}"), console=err_console, transient=False) as progress:
         task = progress.add_task("", total=len(files))
         for f in files:
             progress.update(task, description=f.name)
             try:
-                _degrade_file(f, dst / f.name, fn, seed, overwrite)
+                if "cropped_to" in _degrade_file(f, dst / f.name, fn, seed, overwrite):
+                    cut += 1
             except RestoraError as exc:
                 failed.append((f.name, str(exc)))
             except Exception as exc:  # a batch records every failure and goes on
@@ -261,6 +288,9 @@ def _run_folder(src: Path, dst: Path, fn: Degrader, what: str, seed: int, overwr
     done = len(files) - len(failed)
     console.print(f"degraded {done}/{len(files)} images from {src} into {dst} ({what}, seed {seed}); "
                   "records: <output>.json", highlight=False, soft_wrap=True)
+    if cut:
+        err_console.print(f"note: {cut} image(s) were cut to a multiple of the scale before downscaling (record key 'cropped_to'); "
+                          "compare upscaled results with the same top-left crop of the clean images", highlight=False, soft_wrap=True)
     exit_if_failed(failed, err_console)
 
 

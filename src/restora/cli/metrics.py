@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from restora.atomic import atomic_write, check_output_file
@@ -86,10 +87,13 @@ def metrics_command(
             err_console.print(f"[yellow]warning:[/] {len(missing)} image(s) only in the {label} folder skipped: {shown}")
 
     rows: list[tuple[str, dict[str, float] | str]] = []
+    mismatched: list[tuple[str, tuple[int, int], tuple[int, int]]] = []  # (image, restored HxW, reference HxW)
     for name, rp, gp in pairs:
         try:
             a = read_rgb_or_gray(rp)
             b = read_rgb_or_gray(gp) if gp is not None else None
+            if b is not None and a.shape[:2] != b.shape[:2]:
+                mismatched.append((name, a.shape[:2], b.shape[:2]))
             values = compute_metrics(a, b, metrics=per_image, crop=crop, y_channel=y_channel, round_to_uint8=round_u8,
                                      lpips_net=lpips_net, weights_dir=weights_dir, device=device)
             rows.append((name, values))
@@ -115,9 +119,9 @@ def metrics_command(
             table.add_column(_LABEL[n], justify="right")
         for name, v in rows:
             if isinstance(v, dict):
-                table.add_row(name, *(_fmt(v[n]) for n in per_image))
+                table.add_row(escape(name), *(_fmt(v[n]) for n in per_image))
             else:
-                table.add_row(name, f"[red]error: {v}[/]", *([""] * (len(per_image) - 1)))
+                table.add_row(escape(name), f"[red]error: {escape(v)}[/]", *([""] * (len(per_image) - 1)))
         if means:
             table.add_section()
             table.add_row(f"mean ({len(good)})", *(_fmt(means[n]) for n in per_image), style="bold")
@@ -141,8 +145,31 @@ def metrics_command(
         text = fh.getvalue()
         atomic_write(csv, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
         err_console.print(f"wrote {csv}")
-    if per_image and not good:
-        raise InvalidParameterError("no image could be measured (see the errors above)")
+    failed = [name for name, v in rows if not isinstance(v, dict)]
+    if failed:  # exit non-zero: a mean over the images that could be measured is not the set's score
+        what = "no image could be measured" if not good else f"{len(failed)} of {len(rows)} image(s) could not be measured"
+        hint = _size_hint(mismatched)
+        raise InvalidParameterError(f"{what} (see the errors above){'; ' + hint if hint else ''}")
+
+
+def _size_hint(mismatched: list[tuple[str, tuple[int, int], tuple[int, int]]]) -> str:
+    """One sentence on images whose sizes differ: which, and what to do about it."""
+    if not mismatched:
+        return ""
+    name, (ha, wa), (hb, wb) = mismatched[0]
+    more = f" and {len(mismatched) - 1} more" if len(mismatched) > 1 else ""
+    text = f"sizes differ ({name}: restored {ha}x{wa}, reference {hb}x{wb}{more})"
+    big, small = max((ha, wa), (hb, wb)), min((ha, wa), (hb, wb))
+    ratio = big[0] / max(small[0], 1)
+    if ratio >= 1.5:
+        text += f": about x{round(ratio)} apart, so one side is not at the other's scale (upscale the input, or compare with the HR image)"
+    elif max(abs(ha - hb), abs(wa - wb)) < 8:
+        text += (": a few pixels apart, as when the reference was not cut to a multiple of the SR scale; "
+                 "crop the larger image to the smaller size (restora degrade cuts HR sizes to a multiple of --scale), "
+                 "and use --crop SCALE to leave out the borders")
+    else:
+        text += ": PSNR/SSIM compare images of one size; resize or crop one to the other's size (--crop only trims borders)"
+    return text
 
 
 def register(app: typer.Typer) -> None:
