@@ -246,3 +246,58 @@ def test_degrade_says_when_it_cuts_to_a_multiple_of_the_scale(tmp_path, capsys):
     assert main(["degrade", str(tmp_path / "even.png"), str(tmp_path / "lr2.png"), "--scale", "4"]) == 0
     assert "cut to" not in capsys.readouterr().err
     assert "cropped_to" not in json.loads((tmp_path / "lr2.png.json").read_text())
+
+
+# 7 ------------------------------------------------------------------ models install / info / list
+def _tiny_model(folder: Path, name: str) -> Path:
+    from restora import zoo
+    from restora.nn.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("dncnn", in_channels=1, depth=3, features=4)
+    card = zoo.ModelCard(name=name, arch="dncnn", args={}, task="denoise", channels=1, noise_range=[0, 50])
+    return zoo.save_model(model, folder / f"{name}.safetensors", card)
+
+
+def test_install_refuses_a_shipped_name_or_renames(tmp_path, monkeypatch, capsys):
+    from restora import zoo
+
+    monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    shipped = zoo.list_models()[0].name
+    path = _tiny_model(tmp_path, shipped)
+    assert main(["models", "install", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "shipped" in err and "--name" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cache" / f"{shipped}.safetensors").exists()
+    assert main(["models", "install", str(path), "--name", "my-tiny"]) == 0
+    loaded = zoo.load("my-tiny")
+    assert loaded.card.name == "my-tiny" and loaded.descriptor.params > 0
+    assert main(["models", "install", str(path), "--name", shipped]) == 2
+
+
+def test_models_info_is_a_summary_with_json_behind_a_flag(capsys):
+    assert main(["models", "info", "ffdnet-color"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) < 40 and "{" not in out
+    for word in ("task", "architecture", "parameters", "channels", "noise sigma", "training", "score"):
+        assert word in out
+    assert "opponent" in out  # a gray network run on colour images: says how
+    assert main(["models", "info", "ffdnet-color", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "ffdnet-color" and "descriptor" in info
+
+
+def test_models_list_says_how_gray_models_run_on_colour(capsys):
+    from rich.console import Console
+
+    import restora.cli.models as models_cli
+
+    wide = Console(width=250, record=True)
+    models_cli.console, before = wide, models_cli.console
+    try:
+        assert main(["models", "list"]) == 0
+    finally:
+        models_cli.console = before
+    rows = {line.split("│")[1].strip(): line for line in wide.export_text().splitlines() if line.count("│") > 3}
+    assert "opponent" in rows["ffdnet-color"] and "YCbCr" in rows["jpeg-gray-unet"]
+    assert "3 (RGB)" in rows["edsr-x4"]

@@ -141,13 +141,27 @@ def list_models() -> list[ModelCard]:
     return sorted(seen.values(), key=lambda c: c.name)
 
 
-def install(path: str | os.PathLike[str]) -> Path:
-    """Copy a weights file and its card into the cache after verifying them."""
+def install(path: str | os.PathLike[str], *, name: str | None = None) -> Path:
+    """Copy a weights file and its card into the cache after verifying them.
+
+    ``name``: install under this name (the cached card is renamed). A name of a shipped
+    model is refused: the package's copy is found first, so the cached one would never load.
+    """
     loaded = load_file(path)
-    dest = cache_dir() / f"{loaded.card.name}.safetensors"
+    target = loaded.card.name if name is None else name
+    if not target or os.sep in target or "/" in target or target.endswith(".safetensors") or target.startswith("."):
+        raise ConfigError(f"model name {target!r} must be a plain name (no path separators or suffix)")
+    if (PACKAGE_WEIGHTS / f"{target}.safetensors").is_file():
+        how = "choose another --name" if name is not None else "install it under another name with --name NEW"
+        raise ConfigError(f"model name {target!r} is a shipped model's, which would still be used instead; {how}")
+    dest = cache_dir() / f"{target}.safetensors"
     src = Path(path)
     atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))
-    atomic_write(dest.with_suffix(".json"), lambda tmp: shutil.copyfile(src.with_suffix(".json"), tmp))
+    card_text = replace(loaded.card, name=target).to_json() if target != loaded.card.name else None
+    if card_text is None:
+        atomic_write(dest.with_suffix(".json"), lambda tmp: shutil.copyfile(src.with_suffix(".json"), tmp))
+    else:
+        atomic_write(dest.with_suffix(".json"), lambda tmp: Path(tmp).write_text(card_text))
     return dest
 
 
