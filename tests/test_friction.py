@@ -301,3 +301,12 @@ def test_models_list_says_how_gray_models_run_on_colour(capsys):
     rows = {line.split("│")[1].strip(): line for line in wide.export_text().splitlines() if line.count("│") > 3}
     assert "opponent" in rows["ffdnet-color"] and "YCbCr" in rows["jpeg-gray-unet"]
     assert "3 (RGB)" in rows["edsr-x4"]
+
+
+# 8 ------------------------------------------------------------------ --help: flags take no value
+@pytest.mark.parametrize("command", [["train"], ["degrade"], ["bench"], ["models", "info"], ["metrics"]])
+def test_help_shows_no_type_after_flags(command, capsys):
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--help" in out and "<bool>" not in out
+    assert "<" in out  # options that take a value still show its type

@@ -22,6 +22,27 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
+
+def _flags_take_no_value() -> None:
+    """typer's rich help prints the type of every option, ``<bool>`` after flags too, as if
+    ``--overwrite`` took a value: flags (and counters) show no type."""
+    from typer.core import TyperOption
+
+    show = getattr(TyperOption, "display_type_rich", None)
+    if show is None or getattr(show, "_restora_flags", False):
+        return
+
+    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return show(self, ctx)
+
+    display_type_rich._restora_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
 # Each module in restora.cli that exists and defines register(app) adds its commands.
 COMMAND_MODULES = (
     "degrade",
