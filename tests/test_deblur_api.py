@@ -74,3 +74,10 @@ def test_the_automatic_kernel_support_fits_a_small_image():
     size = blind_kernel_size(blurred)
     assert size <= 31 and size % 2 == 1  # 64 px: at most 31, whatever the blur measures
     assert deblur_image(blurred).kernel.shape == (size, size)
+
+
+def test_blind_vb_runs_through_the_api(pair):
+    _, y, _ = pair
+    r = deblur_image(y[:96, :96], method="blind-vb", kernel_size=11)
+    assert r.method == "blind-vb" and r.kernel.shape == (11, 11) and abs(float(r.kernel.sum()) - 1) < 1e-4
+    assert np.isfinite(r.image).all() and r.sigma >= 3.0
