@@ -310,3 +310,18 @@ def test_help_shows_no_type_after_flags(command, capsys):
     out = capsys.readouterr().out
     assert "--help" in out and "<bool>" not in out
     assert "<" in out  # options that take a value still show its type
+
+
+# 9 ------------------------------------------------------------------ Ray: quiet on success
+def test_ray_batch_success_prints_no_ray_errors(tmp_path, capfd):
+    pytest.importorskip("ray.data")
+    from restora.distributed import run_ray_batch
+
+    (tmp_path / "in").mkdir()
+    for i in range(2):
+        write_image(tmp_path / "in" / f"im{i}.png", synthetic_image(20, 24, 3, seed=i))
+    report = run_ray_batch(tmp_path / "in", tmp_path / "out", concurrency=1, progress=lambda done, total, item: None,
+                           pipeline_options={"prefer": "classical", "device": "cpu"}, steps=["denoise:gaussian"])
+    assert all(item.status == "done" for item in report.items)
+    err = capfd.readouterr().err
+    assert "core_worker" not in err and " E " not in err and "Deprecat" not in err, err

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,29 @@ def _pool(ray: Any, size: int) -> dict[str, Any]:
     return {"concurrency": size}
 
 
+def _map_restore(ds: Any, ray: Any, pipeline_options: Any, quality: int, overwrite: bool, plan_options: dict[str, Any],
+                 concurrency: int, num_gpus_per_worker: float | None) -> Any:
+    """``ds.map_batches`` over :class:`RestoreActor`, one image per call, a fixed actor pool.
+
+    No actor restarts (``max_restarts=0``): with Ray Data's default (restart forever, the
+    constructor arguments in the object store) Ray's core worker prints an error line on
+    every successful run; a dead actor now fails the run, and the ledger resumes it."""
+    return ds.map_batches(
+        RestoreActor,
+        fn_constructor_kwargs={
+            "pipeline_options": dict(pipeline_options or {}),
+            "quality": int(quality),
+            "overwrite": bool(overwrite),
+            "plan_options": dict(plan_options),
+        },
+        batch_size=1,
+        num_cpus=1,
+        **_pool(ray, concurrency),
+        num_gpus=num_gpus_per_worker or None,
+        max_restarts=0,
+    )
+
+
 def run_ray_batch(
     in_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -125,23 +149,13 @@ def run_ray_batch(
         try:
             ctx = ray.data.DataContext.get_current()
             if progress is not None:  # the caller shows its own progress: keep Ray Data quiet
+                logging.getLogger("ray.data").setLevel(logging.ERROR)  # also its "progress bars disabled" warning
                 ctx.enable_progress_bars = False
-                logging.getLogger("ray.data").setLevel(logging.WARNING)
             by_src = {r["src"]: r["task"] for r in todo}
             ds = ray.data.from_items([{"src": r["src"], "dst": r["dst"]} for r in todo])
-            ds = ds.map_batches(
-                RestoreActor,
-                fn_constructor_kwargs={
-                    "pipeline_options": dict(pipeline_options or {}),
-                    "quality": int(quality),
-                    "overwrite": bool(overwrite),
-                    "plan_options": dict(plan_options),
-                },
-                batch_size=1,
-                num_cpus=1,
-                **_pool(ray, concurrency),
-                num_gpus=num_gpus_per_worker or None,
-            )
+            with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
+                warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+                ds = _map_restore(ds, ray, pipeline_options, quality, overwrite, plan_options, concurrency, num_gpus_per_worker)
             for row in ds.iter_rows():
                 task = by_src.get(str(row["src"]), BatchTask(str(row["src"]), str(row["dst"])))
                 finish(
