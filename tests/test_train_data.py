@@ -165,7 +165,7 @@ def test_color_split_and_camera_configs_are_checked(images):
 
     with pytest.raises(ConfigError, match="color_split"):
         load_config(data={"data": {"train": str(images), "channels": 3, "color_split": "opponent"}})
-    with pytest.raises(ConfigError, match="camera noise runs per sample"):
+    with pytest.raises(ConfigError, match="camera degradation runs per sample"):
         load_config(data={"data": {"train": str(images), "degradation": {"type": "camera", "where": "batch"}}})
     cfg = load_config(data={"data": {"train": str(images), "channels": 1, "color_split": "opponent", "patch_size": 16, "batch_size": 2,
                                      "workers": 0, "degradation": {"type": "camera"}}})

@@ -42,7 +42,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1] and summary["ranks_identical"]
     # only rank 0 wrote: one log line per log step, one export
     records = [r for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "losses" in r]
-    assert [r["step"] for r in records] == [2, 4]
+    assert [r["step"] for r in records] == [1, 2, 4]  # step 1 is always logged
     assert "gan" in records[-1]["losses"] and "d_loss" in records[-1]
     assert records[-1]["epoch"] == pytest.approx(4 * 2 * 2 / 6, abs=1e-3)  # 2 ranks x batch 2 per step
     assert (out / "ddp.safetensors").is_file()
