@@ -21,6 +21,29 @@ def synthetic_image(h: int = 64, w: int = 80, channels: int = 3, seed: int = 0) 
     return np.clip(np.stack(planes, axis=2), 0, 1).astype(np.float32)
 
 
+def blocks_image(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
+    """Piecewise-constant gray image (rectangles and discs: edges in every orientation), the
+    easy case for blind kernel estimation; ``H x W x 1`` float32."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w), 0.5, np.float32)
+    for _ in range(40):
+        y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        hh, ww = rng.integers(6, 30), rng.integers(6, 30)
+        img[y : y + hh, x : x + ww] = rng.uniform(0.05, 0.95)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(6):
+        cy, cx, r = rng.integers(10, h - 10), rng.integers(10, w - 10), rng.integers(4, 12)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.05, 0.95)
+    return img[:, :, None]
+
+
+def border_psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
+    """PSNR of ``a`` (clipped to [0, 1]) against ``b`` with ``border`` pixels cropped."""
+    if border:
+        a, b = a[border:-border, border:-border], b[border:-border, border:-border]
+    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1).astype(np.float64) - b) ** 2)))
+
+
 @pytest.fixture
 def rgb() -> np.ndarray:
     return synthetic_image(64, 80, 3)

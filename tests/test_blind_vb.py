@@ -8,6 +8,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 from scipy.signal import correlate
 
+from conftest import blocks_image, border_psnr
+
 from restora.classical.blind_vb import (
     _kernel_system,
     _ValidConv,
@@ -20,25 +22,6 @@ from restora.errors import InvalidParameterError
 from restora.restorers import get_restorer, get_restorer_info
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
-    if border:
-        a, b = a[border:-border, border:-border], b[border:-border, border:-border]
-    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1).astype(np.float64) - b) ** 2)))
-
-
-def _scene(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
-    """Piecewise-constant gray image: rectangles and discs (edges in every orientation)."""
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w), 0.5, np.float32)
-    for _ in range(40):
-        y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        hh, ww = rng.integers(6, 30), rng.integers(6, 30)
-        img[y : y + hh, x : x + ww] = rng.uniform(0.05, 0.95)
-    yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(6):
-        cy, cx, r = rng.integers(10, h - 10), rng.integers(10, w - 10), rng.integers(4, 12)
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.05, 0.95)
-    return img[:, :, None]
 
 
 def _similarity(est: np.ndarray, true: np.ndarray) -> float:
@@ -49,7 +32,7 @@ def _similarity(est: np.ndarray, true: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def case():
-    x = _scene(112, 112, seed=1)
+    x = blocks_image(112, 112, seed=1)
     k, _ = motion_kernel(9, rng=7, length=8.0, intensity=0.3)
     y = convolve(x, k) + np.random.default_rng(2).normal(0, 0.5 / 255, x.shape).astype(np.float32)
     return x, y.astype(np.float32), k
@@ -127,14 +110,14 @@ def test_vb_blind_deconvolve_improves_psnr_and_is_deterministic(case):
     out, info = vb_blind_deconvolve(y, 9, sigma=0.5)
     assert out.shape == x.shape and out.dtype == np.float32
     assert info["kernel"].shape == (9, 9)
-    assert _psnr(out, x, border=10) > _psnr(y, x, border=10) + 1.0
+    assert border_psnr(out, x, border=10) > border_psnr(y, x, border=10) + 1.0
     out2, info2 = vb_blind_deconvolve(y, 9, sigma=0.5, rng=3)
     np.testing.assert_array_equal(out, out2)
     np.testing.assert_array_equal(info["kernel"], info2["kernel"])
 
 
 def test_colour_input_and_default_kernel_size():
-    x = _scene(64, 64, seed=4)
+    x = blocks_image(64, 64, seed=4)
     k, _ = motion_kernel(7, rng=3, length=6.0, intensity=0.2)
     rgb = np.concatenate([x, x * 0.8, x * 0.6 + 0.2], axis=2)
     y = convolve(rgb, k)
@@ -160,13 +143,13 @@ def test_colour_input_and_default_kernel_size():
     ],
 )
 def test_bad_parameters(kwargs):
-    y = _scene(64, 64)
+    y = blocks_image(64, 64)
     with pytest.raises(InvalidParameterError):
         vb_estimate_kernel(y, **kwargs)
 
 
 def test_bad_parameters_of_the_deconvolution():
-    y = _scene(64, 64)
+    y = blocks_image(64, 64)
     with pytest.raises(InvalidParameterError):
         vb_blind_deconvolve(y, 9, lam_scale=0.0, iterations=1)
     with pytest.raises(InvalidParameterError):
@@ -178,7 +161,7 @@ def test_bad_parameters_of_the_deconvolution():
 def test_catalogue_entry():
     info = get_restorer_info("blind-vb")
     assert info.task == "deblur" and info.kind == "classical" and info.blind
-    x = _scene(64, 64, seed=5)
+    x = blocks_image(64, 64, seed=5)
     k, _ = motion_kernel(7, rng=5, length=5.0, intensity=0.2)
     y = convolve(x, k)
     out = get_restorer("blind-vb", kernel_size=7, iterations=3)(y)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import synthetic_image
+from conftest import border_psnr, blocks_image, synthetic_image
 from restora.classical.blind import blind_deconvolve, center_kernel, estimate_kernel
 from restora.classical.deconvolve import (
     edgetaper,
@@ -22,30 +22,11 @@ from restora.errors import InvalidParameterError
 from restora.restorers import get_restorer, get_restorer_info
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
-    if border:
-        a, b = a[border:-border, border:-border], b[border:-border, border:-border]
-    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1).astype(np.float64) - b) ** 2)))
-
-
-def _blocks(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
-    """Piecewise-constant image with many edges in all orientations (easy for kernel estimation)."""
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w), 0.5, np.float32)
-    for _ in range(40):
-        y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        hh, ww = rng.integers(6, 30), rng.integers(6, 30)
-        img[y : y + hh, x : x + ww] = rng.uniform(0.05, 0.95)
-    yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(6):  # discs add curved (all-orientation) edges
-        cy, cx, r = rng.integers(10, h - 10), rng.integers(10, w - 10), rng.integers(4, 12)
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.05, 0.95)
-    return img[:, :, None]
 
 
 @pytest.fixture(scope="module")
 def blurred_case():
-    x = _blocks(64, 80, seed=3)
+    x = blocks_image(64, 80, seed=3)
     k, _ = motion_kernel(11, rng=4, length=9.0)
     y = convolve(x, k) + np.random.default_rng(0).normal(0, 1.0 / 255, x.shape).astype(np.float32)
     return x, y, k
@@ -88,7 +69,7 @@ def test_hyper_laplacian_shrink_matches_brute_force(alpha):
 
 def test_nonblind_methods_improve_psnr(blurred_case):
     x, y, k = blurred_case
-    base = _psnr(y, x)
+    base = border_psnr(y, x)
     results = {
         "wiener": wiener(y, k, sigma=1.0),
         "rl": richardson_lucy(y, k, iterations=30),
@@ -97,8 +78,8 @@ def test_nonblind_methods_improve_psnr(blurred_case):
     }
     for name, out in results.items():
         assert out.shape == x.shape and out.dtype == np.float32, name
-        assert _psnr(out, x) > base + 2.0, (name, _psnr(out, x), base)
-    assert _psnr(results["map-hl"], x) > _psnr(results["rl"], x)
+        assert border_psnr(out, x) > base + 2.0, (name, border_psnr(out, x), base)
+    assert border_psnr(results["map-hl"], x) > border_psnr(results["rl"], x)
 
 
 def test_colour_channels_deconvolved_independently(blurred_case):
@@ -142,7 +123,7 @@ def test_registered_deblur_methods(blurred_case):
         info = get_restorer_info(name)
         assert info.task == "deblur" and not info.blind
         out = get_restorer(name)(y, kernel=k, sigma=1.0)
-        assert _psnr(out, x) > _psnr(y, x)
+        assert border_psnr(out, x) > border_psnr(y, x)
     assert get_restorer_info("blind-deconv").blind
 
 
@@ -155,7 +136,7 @@ def test_center_kernel_moves_mass_to_centre():
 
 
 def test_estimate_kernel_recovers_easy_motion_blur():
-    x = _blocks(112, 112, seed=1)
+    x = blocks_image(112, 112, seed=1)
     k, _ = motion_kernel(9, rng=7, length=8.0, intensity=0.3)
     y = convolve(x, k) + np.random.default_rng(2).normal(0, 0.5 / 255, x.shape).astype(np.float32)
     est = estimate_kernel(y, 9)
@@ -170,12 +151,12 @@ def test_estimate_kernel_recovers_easy_motion_blur():
 
 
 def test_blind_deconvolve_returns_image_and_kernel():
-    x = _blocks(96, 96, seed=2)
+    x = blocks_image(96, 96, seed=2)
     k, _ = motion_kernel(7, rng=3, length=6.0, intensity=0.2)
     y = convolve(x, k)
     out, est = blind_deconvolve(y, 7, sigma=0.5)
     assert out.shape == x.shape and est.shape == (7, 7)
-    assert _psnr(out, x, border=8) > _psnr(y, x, border=8)
+    assert border_psnr(out, x, border=8) > border_psnr(y, x, border=8)
 
 
 def test_cli_deblur(tmp_path, blurred_case):
@@ -189,7 +170,7 @@ def test_cli_deblur(tmp_path, blurred_case):
     rio.write_image(tmp_path / "k.png", (k / k.max())[:, :, None])
     assert main(["deblur", str(src), str(dst), "--method", "map", "--kernel", str(tmp_path / "k.npy"),
                  "--sigma", "1"]) == 0
-    assert _psnr(rio.read_image(dst), x) > _psnr(y, x) + 2
+    assert border_psnr(rio.read_image(dst), x) > border_psnr(y, x) + 2
     # kernel given as an image (8-bit, renormalised) works too
     assert main(["deblur", str(src), str(dst), "--method", "wiener", "--kernel", str(tmp_path / "k.png"),
                  "--overwrite"]) == 0

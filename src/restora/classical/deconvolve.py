@@ -454,14 +454,20 @@ register(
 )
 
 
-def _make_blind(**options: Any):
-    def run(image: np.ndarray, **condition: Any) -> np.ndarray:
-        from restora.classical.blind import blind_deconvolve
+def _make_blind(module: str, function: str):
+    """Catalogue factory for a blind method ``module.function(image, sigma=..., **options)``
+    returning ``(restored, extra)``; imported on first use."""
 
-        restored, _ = blind_deconvolve(image, sigma=condition.get("sigma"), **options)
-        return restored
+    def factory(**options: Any):
+        def run(image: np.ndarray, **condition: Any) -> np.ndarray:
+            import importlib
 
-    return run
+            restored, _ = getattr(importlib.import_module(module), function)(image, sigma=condition.get("sigma"), **options)
+            return restored
+
+        return run
+
+    return factory
 
 
 register(
@@ -470,20 +476,10 @@ register(
         task="deblur",
         kind="classical",
         description="blind deconvolution: coarse-to-fine kernel estimation (Cho & Lee style) + MAP hyper-Laplacian",
-        factory=_make_blind,
+        factory=_make_blind("restora.classical.blind", "blind_deconvolve"),
         blind=True,
     )
 )
-
-
-def _make_blind_vb(**options: Any):
-    def run(image: np.ndarray, **condition: Any) -> np.ndarray:
-        from restora.classical.blind_vb import vb_blind_deconvolve
-
-        restored, _ = vb_blind_deconvolve(image, sigma=condition.get("sigma"), **options)
-        return restored
-
-    return run
 
 
 register(
@@ -492,7 +488,7 @@ register(
         task="deblur",
         kind="classical",
         description="blind deconvolution: variational-Bayes kernel estimation (Levin et al. 2011 diagonal free energy) + MAP hyper-Laplacian",
-        factory=_make_blind_vb,
+        factory=_make_blind("restora.classical.blind_vb", "vb_blind_deconvolve"),
         blind=True,
     )
 )
