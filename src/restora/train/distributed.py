@@ -53,8 +53,15 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(rank, local, world, owns_group=True)
 
 
-def shutdown_distributed(info: DistInfo) -> None:
+def shutdown_distributed(info: DistInfo, *, synchronize: bool = True) -> None:
+    """Leave the process group this process joined. With ``synchronize`` (the normal end of a
+    run) every rank first waits at a barrier, so that no rank tears gloo down while another
+    still writes its last checkpoint; tearing down early can abort the other rank
+    ("terminate called without an active exception"). After an error, ranks do not wait:
+    the others may never arrive."""
     if info.owns_group and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -588,26 +588,33 @@ class Trainer:
             name = cfg.export.name or cfg.name
             target = Path(path) if path is not None else cfg.output_dir / f"{name}-step{step}.safetensors"
             self._t0 = time.perf_counter()  # the card's wall time is the checkpoint's
-            return self._write_card(target, module, step, val), val
-        finally:
-            self._teardown()
+            written = self._write_card(target, module, step, val), val
+        except BaseException:
+            self._teardown(synchronize=False)
+            raise
+        self._teardown()
+        return written
 
-    def _teardown(self) -> None:
-        """Undo :meth:`_setup_device`: torch's determinism and thread settings, the process group."""
+    def _teardown(self, *, synchronize: bool = True) -> None:
+        """Undo :meth:`_setup_device`: torch's determinism and thread settings, the process group
+        (ranks meet at a barrier first unless the run failed)."""
         torch.use_deterministic_algorithms(self._prev_det[0])
         torch.backends.cudnn.benchmark = self._prev_det[1]
         torch.backends.cudnn.deterministic = self._prev_det[2]
         torch.set_num_threads(self._prev_threads)
-        shutdown_distributed(self.dist)
+        shutdown_distributed(self.dist, synchronize=synchronize)
 
     # ------------------------------------------------------------------ the run
     def run(self) -> TrainResult:
         """Train until ``train.steps`` (or ``train.stop_after``); returns a :class:`TrainResult`."""
         self._setup_device()
         try:
-            return self._run()
-        finally:
-            self._teardown()
+            result = self._run()
+        except BaseException:
+            self._teardown(synchronize=False)
+            raise
+        self._teardown()
+        return result
 
     def _run(self) -> TrainResult:
         cfg = self.cfg
