@@ -10,6 +10,7 @@ from restora.degrade.kernels import *  # noqa: F401,F403
 from restora.degrade.convolve import *  # noqa: F401,F403
 from restora.degrade.noise import *  # noqa: F401,F403
 from restora.degrade.isp import *  # noqa: F401,F403
+from restora.degrade.sensor import *  # noqa: F401,F403
 from restora.degrade.resize import *  # noqa: F401,F403
 from restora.degrade.jpeg import *  # noqa: F401,F403
 from restora.degrade.haze import *  # noqa: F401,F403

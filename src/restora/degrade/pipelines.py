@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from restora.degrade import isp as _isp
+from restora.degrade import sensor as _sensor
 from restora.degrade.convolve import BOUNDARIES, convolve
 from restora.degrade.exposure import exposure as _exposure
 from restora.degrade.haze import haze as _haze
@@ -407,12 +408,15 @@ def _apply_blur(image: np.ndarray, c: dict, ctx: _Ctx) -> tuple[np.ndarray, Any]
     return convolve(image, k, c["boundary"]), drawn
 
 
-_NOISE_TYPES = ("gaussian", "poisson", "poisson_gaussian", "camera", "correlated", "salt_pepper", "dead_hot", "speckle")
+_NOISE_TYPES = ("gaussian", "poisson", "poisson_gaussian", "camera", "sensor", "correlated", "salt_pepper", "dead_hot", "speckle")
+_SENSOR_CONDITIONS = {"exposure_time": (0.0, 3600.0, 1 / 30), "temperature": (-60.0, 120.0, 25.0), "gain": (1.0, 1024.0, 1.0)}
+_SENSOR_CONSTANTS = ("full_well", "read_noise", "dark_current", "bits")
 _NOISE_KEYS = {
     "gaussian": {"sigma", "gray", "clip", "seed"},
     "poisson": {"peak", "scale", "gray", "clip", "seed"},
     "poisson_gaussian": {"shot", "read", "clip", "seed"},
     "camera": {"shot", "read", "seed"},
+    "sensor": {*_SENSOR_CONDITIONS, *_SENSOR_CONSTANTS, "pattern_seed", "seed"},
     "correlated": {"sigma", "clip", "seed"},
     "salt_pepper": {"amount", "salt_ratio", "per_channel", "seed"},
     "dead_hot": {"fraction", "hot_ratio", "seed"},
@@ -451,6 +455,14 @@ def _resolve_noise(p: dict, gen: np.random.Generator, ctx: _Ctx, path: str) -> d
             v = _num(p, key, gen, path, op, lo=0)
             if v is not None:
                 out[key] = v
+    elif kind == "sensor":
+        for key, (lo, hi, default) in _SENSOR_CONDITIONS.items():
+            out[key] = _num(p, key, gen, path, op, lo=lo, hi=hi, lo_open=key == "exposure_time", default=default)
+        for key in _SENSOR_CONSTANTS:
+            v = _num(p, key, gen, path, op, lo=0)
+            if v is not None:
+                out[key] = int(v) if key == "bits" else v
+        out["pattern_seed"] = int(_num(p, "pattern_seed", gen, path, op, lo=0, default=0))
     elif kind == "salt_pepper":
         out["amount"] = _num(p, "amount", gen, path, op, lo=0, hi=1, required=True)
         out["salt_ratio"] = _num(p, "salt_ratio", gen, path, op, lo=0, hi=1, default=0.5)
@@ -506,6 +518,11 @@ def _apply_noise(image: np.ndarray, c: dict, ctx: _Ctx) -> tuple[np.ndarray, Any
     if kind == "camera":
         out, rec = _isp.camera_sensor_noise(image, seed, shot=c.get("shot"), read=c.get("read"))
         return out, {k: rec[k] for k in ("shot", "read", "rgb_gain", "red_gain", "blue_gain") if k in rec}
+    if kind == "sensor":
+        model = _sensor.with_overrides(_sensor.SensorModel(), **{k: c[k] for k in _SENSOR_CONSTANTS if k in c})
+        out, rec = _sensor.sensor_noise(image, seed, exposure_time=c["exposure_time"], temperature=c["temperature"],
+                                        gain=c["gain"], sensor=model, pattern_seed=c["pattern_seed"])
+        return out, {k: rec[k] for k in ("shot", "read", "dark_electrons", "read_electrons")}
     if kind == "correlated":
         return _correlated_noise(image, c["sigma"], seed, c["clip"])
     if kind == "salt_pepper":
