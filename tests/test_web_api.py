@@ -238,7 +238,7 @@ def test_plan_endpoint():
 def test_models_and_health():
     c = client(max_concurrency=2, queue_size=3)
     m = c.get("/api/v1/models").json()
-    assert m["tasks"] == ["auto", "jpeg", "denoise", "deblur", "upscale"]
+    assert m["tasks"] == ["auto", "jpeg", "denoise", "deblur", "dehaze", "exposure", "upscale"]
     assert "bicubic" in [x["name"] for x in m["methods"]["upscale"]]
     assert isinstance(m["models"], list)
     h = c.get("/api/v1/health").json()

@@ -146,7 +146,7 @@ def restore_cmd(
     dst: Path = typer.Argument(..., help="Output file, or folder (for a folder input, or to keep the input's name)."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Upscale by this factor (e.g. 2 or 4)."),
     target_size: Optional[str] = typer.Option(None, "--target-size", help="Upscale/resize to exactly WIDTHxHEIGHT."),
-    steps: Optional[str] = typer.Option(None, "--steps", help="Steps to run instead of the automatic plan: jpeg,denoise,deblur,upscale (optionally step:method, e.g. denoise:nlm)."),
+    steps: Optional[str] = typer.Option(None, "--steps", help="Steps to run instead of the automatic plan: jpeg,denoise,deblur,dehaze,exposure,upscale (optionally step:method, e.g. denoise:nlm)."),
     plan_only: bool = typer.Option(False, "--plan", help="Only print the plan (what would be done and why)."),
     model: Optional[str] = typer.Option(None, "--model", help="Force a model for its step: a zoo name, a restora .safetensors, or another project's .pth/.safetensors (thirdparty extra)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from restora.classical.enhance_detect import DETECTORS
 from restora.errors import InvalidParameterError, MissingResourceError
 from restora.pipeline.methods import (
     Choice,
@@ -200,6 +201,9 @@ class RestorePipeline:
         if sub is not None:
             a["jpeg_subsampling"] = sub
         a["blockiness"] = float(estimate.blockiness(crop)[0])
+        from restora.classical.enhance_detect import detect_enhancements
+
+        a["enhance"] = detect_enhancements(img)  # global statistics: on the whole (reduced) image
         if crop is not img:
             a["crop"] = [int(crop.shape[1]), int(crop.shape[0])]
         return a
@@ -271,6 +275,13 @@ class RestorePipeline:
                     wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g}) across the whole frame"
             elif math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
                 wanted["deblur"] = f"strong blur: Gaussian-equivalent sigma {blur_sigma:.1f} px >= {BLUR_STRONG_THRESHOLD:g}"
+            enhance = a.get("enhance") if isinstance(a.get("enhance"), dict) else {}
+            scores = enhance.get("scores") or {}
+            if enhance.get("haze"):
+                wanted["dehaze"] = f"haze detected (score {scores.get('haze', 0):.1f} > {DETECTORS['haze'].threshold:g})"
+            for side, label in (("under", "under-exposure"), ("over", "over-exposure")):
+                if enhance.get(side):
+                    wanted["exposure"] = f"{label} detected (score {scores.get(side, 0):.1f} > {DETECTORS[side].threshold:g})"
             if target is not None and target != (h, w):
                 wanted["upscale"] = "scale/target size asked"
         if forced is not None and forced.step not in wanted:
@@ -325,6 +336,9 @@ class RestorePipeline:
                         params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
                     then = "plug-and-play deconvolution" if choice.kind == "neural" else "non-blind deconvolution"
                     choice = Choice(choice.method, choice.kind, choice.why + f"; blur kernel estimated blindly (Cho & Lee) then {then}")
+            elif name in ("dehaze", "exposure"):
+                params = {}
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w)
             else:  # upscale
                 assert target is not None
                 f = total_factor(h, w, target)
@@ -485,6 +499,11 @@ class RestorePipeline:
                 # a blind classical method estimates its kernel from what it sees: whole image
                 return restorer(x, **cond)
             return self._apply(restorer, x, cond, scale=1, overlap=32, stage=step.name, progress=progress)
+        if step.name in ("dehaze", "exposure"):
+            # global estimates (airlight, exposure gamma): the whole image at once, never tiled
+            if progress:
+                progress(step.name, 0, 1)
+            return restorer(x)
         # upscale
         for s in p.get("passes", []):
             x = self._apply(restorer, x, {"scale": int(s)}, scale=int(s), overlap=16, stage=step.name, progress=progress)

@@ -30,6 +30,8 @@ CLASSICAL_PREFERENCE: dict[str, tuple[str, ...]] = {
     "jpeg": ("collaborative-wiener", "nlm", "tv", "bilateral", "gaussian"),
     "deblur": ("map-hyper-laplacian", "map-tv", "wiener"),
     "upscale": ("patch-sr", "bicubic"),
+    "dehaze": ("dark-channel",),
+    "exposure": ("lime", "clahe"),
 }
 
 #: Approximate CPU seconds per megapixel of input (colour), used to keep the classical choice
@@ -48,6 +50,9 @@ CLASSICAL_COST: dict[str, float] = {
     "wiener": 1.5,
     "patch-sr": 10.0,  # per input megapixel and per unit of scale^2
     "bicubic": 1.3,  # per input megapixel and per unit of scale^2
+    "dark-channel": 0.5,
+    "lime": 0.5,
+    "clahe": 0.1,
 }
 
 #: Integer factors the classical upscalers provide per pass (None: any factor in one pass).

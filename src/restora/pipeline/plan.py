@@ -18,6 +18,10 @@ list of steps. The rules (documented in ``docs/restore.md``):
   blur of at least :data:`BLUR_MIN_SIZE_PX` pixels on both halves of the frame (camera shake
   or a missed focus; blur in one half only is depth of field and is left alone); the kernel
   is then estimated blindly with a support fitted to the measured size.
+* ``dehaze`` / ``exposure``: when a detector of
+  :mod:`restora.classical.enhance_detect` fires (haze; under- or over-exposure). They are
+  tuned for no false alarm on the clean training photos, so they catch clear cases only
+  (about half the strong synthetic ones); ``steps`` forces them.
 * ``upscale``: when ``scale`` or ``target_size`` is given; a real-world model is preferred
   when the image carries noise, JPEG or blur, a clean-input one when it is clean.
 * Never worse: every step the planner chose itself is judged after it ran
@@ -53,9 +57,9 @@ __all__ = [
 ]
 
 #: The order steps run in.
-STEP_ORDER = ("jpeg", "denoise", "deblur", "upscale")
+STEP_ORDER = ("jpeg", "denoise", "deblur", "dehaze", "exposure", "upscale")
 #: Step name -> restorer task in :mod:`restora.restorers`.
-STEP_TASKS = {"jpeg": "jpeg", "denoise": "denoise", "deblur": "deblur", "upscale": "sr"}
+STEP_TASKS = {"jpeg": "jpeg", "denoise": "denoise", "deblur": "deblur", "dehaze": "dehaze", "exposure": "exposure", "upscale": "sr"}
 
 #: A JPEG whose quantisation tables say a quality below this gets the ``jpeg`` step.
 JPEG_QUALITY_THRESHOLD = 90
@@ -105,7 +109,7 @@ def jpeg_equivalent_sigma(quality: float) -> float:
 class Step:
     """One restoration step.
 
-    ``name`` is ``"jpeg"``, ``"denoise"``, ``"deblur"`` or ``"upscale"``; ``method`` the
+    ``name`` is one of :data:`STEP_ORDER`; ``method`` the
     restorer's name in :mod:`restora.restorers` (or the path of a forced weights file);
     ``params`` the condition passed to it (e.g. ``{"sigma": 18.5}``, ``{"scale": 4}``);
     ``reason`` a human explanation of why the step runs and why this method.
@@ -183,6 +187,11 @@ def describe_analysis(a: dict[str, Any]) -> str:
         parts.append(f"{blur['kind']} blur ~{blur.get('size_px', 0):.0f} px{local}")
     elif isinstance(blur, dict) and blur.get("sigma") is not None and math.isfinite(blur["sigma"]):
         parts.append(f"blur sigma {blur['sigma']:.2f} px")
+    enhance = a.get("enhance")
+    if isinstance(enhance, dict):
+        found = [label for key, label in (("haze", "haze"), ("under", "under-exposed"), ("over", "over-exposed")) if enhance.get(key)]
+        if found:
+            parts.append(" and ".join(found))
     if a.get("crop"):
         parts.append(f"(measured on a {a['crop'][0]}x{a['crop'][1]} centre crop)")
     return ", ".join(parts) or "(none)"

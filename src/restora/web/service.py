@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from restora.errors import ImageTooLargeError, InvalidParameterError
+from restora.pipeline.plan import STEP_ORDER
+from restora.pipeline.plan import STEP_TASKS as PIPELINE_STEP_TASKS
 from restora.web.jobs import WorkQueue
 from restora.web.uploads import OUTPUT_FORMATS, encode_image, read_upload
 
@@ -51,11 +53,11 @@ def estimate_job_bytes(width: int, height: int, channels: int, scale: int | None
 
 
 #: Choices of the ``task`` field; ``auto`` lets the planner decide.
-TASKS = ("auto", "denoise", "jpeg", "deblur", "upscale")
-#: Pipeline step names, in the order they run.
-STEP_NAMES = ("jpeg", "denoise", "deblur", "upscale")
+TASKS = ("auto", "denoise", "jpeg", "deblur", "dehaze", "exposure", "upscale")
+#: Pipeline step names, in the order they run (the pipeline's own).
+STEP_NAMES = STEP_ORDER
 #: Step name -> restorer task in :mod:`restora.restorers`.
-STEP_TASKS = {"jpeg": "jpeg", "denoise": "denoise", "deblur": "deblur", "upscale": "sr"}
+STEP_TASKS = dict(PIPELINE_STEP_TASKS)
 SCALES = (1, 2, 3, 4)
 _TASK_ALIASES = {"sr": "upscale", "": "auto"}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -107,7 +109,7 @@ def parse_options(
     """Turn the request's fields into :class:`RestoreOptions`, or raise
     :class:`InvalidParameterError` with a one-line message naming the field.
 
-    ``task`` (auto | denoise | jpeg | deblur | upscale) and ``model`` (a method name from
+    ``task`` (auto | denoise | jpeg | deblur | dehaze | exposure | upscale) and ``model`` (a method name from
     ``GET /api/v1/models``) make one step; ``steps`` (e.g. ``"denoise:nlm,upscale:bicubic"``)
     gives the whole list and overrides ``task``. ``scale`` is 1-4 (1: no upscaling; the
     ``upscale`` task defaults to 2). ``format`` is png | jpeg | webp, ``quality`` 1-100.
