@@ -258,3 +258,37 @@ def test_a_checkpoint_exports_without_training(tmp_path):
     yaml_path.write_text(yaml.safe_dump({**recipe, "output": str(tmp_path / "run")}))
     r = CliRunner().invoke(app, ["train", str(yaml_path), "--resume", "latest", "--export", str(tmp_path / "cli.safetensors")])
     assert r.exit_code == 0 and "exported" in r.output and (tmp_path / "cli.safetensors").is_file()
+
+
+def test_pre_upsampling_model_exports_as_an_upscaler(tmp_path):
+    """SRCNN/VDSR (issue 21): trained on bicubic-upscaled input, exported with the factor on
+    the card, and run by the zoo restorer as an x2 upscaler (luma through the network)."""
+    from restora.degrade.resize import imresize
+    from restora.zoo import load_file
+    from restora.zoo.restorers import NeuralRestorer
+
+    recipe = tiny_recipe(
+        tmp_path,
+        model={"arch": "vdsr", "args": {"in_channels": 1, "features": 8, "depth": 3}},
+        data={"degradation": {"type": "bicubic", "scale": 2}},
+        loss={"l1": 1.0},
+    )
+    recipe["val"] = {"data": recipe["val"]["data"], "images": 1, "crop": None, "every": 6}
+    result = train(load_config(data={**recipe, "output": str(tmp_path / "run")}))
+    card = json.loads(result.export_path.with_suffix(".json").read_text())
+    assert card["scale"] == 2 and card["input_upsampled"] is True and card["args"]["scale"] == 1
+    restorer = NeuralRestorer(load_file(result.export_path), device="cpu", tile=None)
+    rgb = synthetic_image(20, 24, 3, seed=3)
+    out = restorer(rgb, scale=2)
+    assert out.shape == (40, 48, 3)
+    # chroma is the bicubic upscale's; the luma moved away from it by the (residual) network
+    from restora.degrade.torch_jpeg import rgb_to_ycbcr_jpeg
+
+    def ycc(x):
+        return rgb_to_ycbcr_jpeg(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None] * 255.0)[0].numpy()
+
+    bic = imresize(rgb, 2.0)
+    assert np.allclose(ycc(out)[1:], ycc(bic)[1:], atol=0.05)
+    assert out.shape == bic.shape and not np.allclose(ycc(out)[0], ycc(bic)[0], atol=1e-4)
+    with pytest.raises(Exception, match="x2"):
+        restorer(rgb, scale=3)

@@ -153,7 +153,8 @@ class RestorePipeline:
             loaded = zoo.load_file(p)
             restorer = NeuralRestorer(loaded, **self._neural_options())
             step = _step_of_task(loaded.card.task, s)
-            return _Forced(s, step, restorer, int(restorer.descriptor.scale), f"restora weights {p.name}")
+            scale = int(loaded.card.scale) if loaded.card.input_upsampled else int(restorer.descriptor.scale)
+            return _Forced(s, step, restorer, scale, f"restora weights {p.name}")
         from restora.thirdparty import load_third_party
 
         restorer = load_third_party(p, **self._neural_options())

@@ -28,6 +28,9 @@ class ModelCard:
     channels: int = 3
     noise_range: list[float] | None = None  # sigma (8-bit levels) the model was trained on
     quality_range: list[int] | None = None  # JPEG qualities the model was trained on
+    #: pre-upsampling SR (SRCNN, VDSR): the network runs at output resolution on the image
+    #: upscaled by ``scale`` with MATLAB's bicubic first; ``scale`` is the factor it was trained for
+    input_upsampled: bool = False
     training: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     sha256: str = ""

@@ -68,12 +68,15 @@ class NeuralRestorer:
 
     def _call(self, image: np.ndarray, **condition: Any) -> np.ndarray:
         scale = condition.get("scale")
-        if scale is not None and self.descriptor.scale != 1 and int(scale) != self.descriptor.scale:
-            raise InvalidParameterError(f"model {self.card.name} upscales x{self.descriptor.scale}, but scale={scale} was asked")
+        factor = int(self.card.scale) if self.card.input_upsampled else self.descriptor.scale
+        if scale is not None and factor != 1 and int(scale) != factor:
+            raise InvalidParameterError(f"model {self.card.name} upscales x{factor}, but scale={scale} was asked")
         sigma = condition.get("sigma")
         img = np.asarray(image, np.float32)
         if img.ndim == 2:
             img = img[:, :, None]
+        if self.card.input_upsampled:
+            return self._pre_upsampled(img, factor)
         if self.card.degradation == "camera":
             sigma = 0.0  # camera-noise models are blind: trained with a zero noise map
         if sigma is None and self.descriptor.condition == "noise_map":
@@ -94,6 +97,30 @@ class NeuralRestorer:
         if want == 3 and c == 1:
             return self._engine(np.repeat(img, 3, axis=2), sigma=sigma).mean(axis=2, keepdims=True)
         raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {c} channels")
+
+    def _pre_upsampled(self, img: np.ndarray, factor: int) -> np.ndarray:
+        """A pre-upsampling SR model (SRCNN, VDSR): MATLAB-bicubic upscale by ``factor``, then
+        the network at output resolution. A 1-channel model on a colour image runs on the
+        luma (BT.601, as it was trained) and the chroma stays bicubic, as in both papers."""
+        from restora.degrade.resize import imresize
+
+        up = imresize(img, float(factor))
+        want = self.descriptor.in_channels
+        if up.shape[2] == want:
+            return self._engine(up)
+        if want == 1 and up.shape[2] == 3:
+            import torch
+
+            from restora.degrade.torch_jpeg import rgb_to_ycbcr_jpeg, ycbcr_jpeg_to_rgb
+
+            ycc = rgb_to_ycbcr_jpeg(torch.from_numpy(np.ascontiguousarray(up.transpose(2, 0, 1)))[None] * 255.0)[0] / 255.0
+            planes = ycc.numpy().copy()
+            planes[0] = self._engine(np.ascontiguousarray(planes[0][:, :, None]))[:, :, 0]
+            rgb = ycbcr_jpeg_to_rgb(torch.from_numpy(planes)[None] * 255.0)[0].numpy().transpose(1, 2, 0) / 255.0
+            return np.ascontiguousarray(rgb, dtype=np.float32)
+        if want == 3 and up.shape[2] == 1:
+            return self._engine(np.repeat(up, 3, axis=2)).mean(axis=2, keepdims=True)
+        raise InvalidParameterError(f"model {self.card.name} takes {want}-channel images, got {up.shape[2]} channels")
 
     def _deblock_ycbcr(self, rgb: np.ndarray, subsampling: str = "4:2:0") -> np.ndarray:
         """A gray JPEG model on a colour image, on the JFIF Y, Cb and Cr planes the codec
