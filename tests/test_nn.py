@@ -10,6 +10,7 @@ TINY = {
     "dncnn": dict(depth=5, features=8),
     "ffdnet": dict(depth=4, features=8),
     "drunet": dict(features=4, levels=3, blocks=1),
+    "nlrn": dict(features=8, embed=4, steps=3, window=4),
     "unet": dict(features=4, levels=3),
     "srcnn": dict(features=(8, 4)),
     "vdsr": dict(depth=4, features=8),
@@ -126,3 +127,25 @@ def test_multistage_and_multiscale_expose_intermediate_outputs():
     dd = create_model("deepdeblur", **TINY["deepdeblur"])
     scales = dd.forward_scales(torch.rand(1, 3, 32, 32))
     assert [s.shape[-1] for s in scales] == [8, 16, 32]
+
+
+def test_nlrn_window_non_local_is_a_softmax_mean_over_the_window():
+    """The batched window block against a direct computation for one pixel, both grids."""
+    from restora.nn.nlrn import NLRN, WindowNonLocal
+
+    torch.manual_seed(0)
+    block = WindowNonLocal(features=3, embed=2, size=4)
+    x = torch.rand(1, 3, 8, 8)
+    theta, phi = block.theta(x)[0], block.phi(x)[0]
+    for shift, (i, j), rows, cols in ((False, (5, 2), slice(4, 8), slice(0, 4)), (True, (1, 1), [6, 7, 0, 1], [6, 7, 0, 1])):
+        out, logits = block(x, shift=shift)
+        nb_phi = phi[:, rows][:, :, cols].reshape(2, 16)
+        nb_x = x[0][:, rows][:, :, cols].reshape(3, 16)
+        w = torch.softmax(theta[:, i, j] @ nb_phi * 2**-0.5, dim=0)
+        assert torch.allclose(out[0, :, i, j], x[0, :, i, j] + nb_x @ w, atol=1e-5), shift
+    # correlation propagation: previous logits shift this step's weights
+    out, logits = block(x)
+    out2, logits2 = block(x, logits)
+    assert torch.allclose(logits2, 2 * logits, atol=1e-5) and not torch.allclose(out2, out)
+    # one recurrent cell: more steps add no parameters
+    assert sum(p.numel() for p in NLRN(steps=2).parameters()) == sum(p.numel() for p in NLRN(steps=6).parameters())

@@ -15,6 +15,7 @@ ARCH_MODULES = (
     "dncnn",
     "ffdnet",
     "drunet",
+    "nlrn",
     "unet",
     "srcnn",
     "vdsr",
