@@ -439,6 +439,7 @@ def _add_restore_tasks() -> None:
 _add_restore_tasks()
 import restora.bench.portrait  # noqa: E402,F401  (registers portrait-pattern-noise)
 import restora.bench.enhance  # noqa: E402,F401  (registers dehaze-synthetic, exposure-synthetic)
+import restora.bench.blind_sr  # noqa: E402,F401  (registers sr-kernel-x2, sr-kernel-x4)
 
 
 def list_tasks() -> list[BenchTask]:

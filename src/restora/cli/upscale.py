@@ -4,7 +4,8 @@
 other factors chain passes and resize to the exact size), else classical patch-SR, through
 :class:`restora.pipeline.RestorePipeline`. A zoo model name (``restora models list``) forces
 that model. Classical methods: nearest, bilinear, bicubic (MATLAB-compatible), lanczos,
-patch-sr (example-based, integer scales 2, 3, 4). Alpha is upscaled with bicubic; the output
+patch-sr (example-based, integer scales 2, 3, 4). Trained on IN itself: zssr (bicubic kernel
+assumed) and kernelgan (KernelGAN estimates IN's kernel, then ZSSR with it; x2/x4). Alpha is upscaled with bicubic; the output
 keeps the input's bit depth where the format allows. OUT is never replaced without
 ``--overwrite`` and may not be IN. ``--ensemble`` averages the method over the 8
 flips/rotations of the input (EDSR+ style; 8x the time).
@@ -26,6 +27,8 @@ console = Console()
 
 #: Methods run directly by :func:`restora.classical.upscale.upscale` (no planner).
 CLASSICAL = ("nearest", "bilinear", "bicubic", "lanczos", "patch-sr")
+#: Methods trained on the input itself (:mod:`restora.classical.zssr`; minutes per image on a CPU).
+PER_IMAGE = ("kernelgan", "zssr")
 
 
 def _upscale_planned(color: np.ndarray, scale: float, method: str, device: str, ensemble: bool) -> tuple[np.ndarray, str]:
@@ -56,7 +59,8 @@ def upscale_command(
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
     scale: float = typer.Option(4.0, "--scale", "-s", help="Upscaling factor (shipped models: 2, 3, 4)."),
     method: str = typer.Option(
-        "auto", "--method", "-m", help="auto (shipped model for the scale) | a zoo model | nearest | bilinear | bicubic | lanczos | patch-sr"),
+        "auto", "--method", "-m", help="auto (shipped model for the scale) | a zoo model | nearest | bilinear | bicubic | lanczos | patch-sr "
+        "| zssr | kernelgan (blind: KernelGAN kernel estimate + ZSSR, x2/x4, minutes on a CPU)"),
     ensemble: bool = typer.Option(False, "--ensemble", help="Average over the 8 flips/rotations of IN (8x slower, sharper)."),
     device: str = typer.Option("auto", "--device", help="Models: auto, cpu, cuda, cuda:N."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
@@ -75,6 +79,12 @@ def upscale_command(
     if method in CLASSICAL:
         out = upscale(color, scale, method.replace("-", "_") if method == "patch-sr" else method, ensemble=ensemble)
         label = method
+    elif method in PER_IMAGE:
+        from restora.classical import zssr  # noqa: F401  (registers zssr and kernelgan)
+        from restora.restorers import get_restorer
+
+        out = get_restorer(method, ensemble=ensemble)(color, scale=scale)
+        label = method + ("+x8" if ensemble else "")
     else:
         out, label = _upscale_planned(color, scale, method, device, ensemble)
     if alpha is not None:
