@@ -19,6 +19,13 @@ def photo():
 
 
 @pytest.fixture(scope="module")
+def small(photo):
+    import cv2
+
+    return cv2.resize(photo, (192, 128), interpolation=cv2.INTER_AREA)  # the analysis is the slow part
+
+
+@pytest.fixture(scope="module")
 def pipe():
     return RestorePipeline(device="cpu")
 
@@ -32,8 +39,9 @@ def test_features_and_detectors_are_consistent(photo):
     assert set(f) == set(FEATURE_NAMES)
     assert all(len(d.weights) == len(FEATURE_NAMES) for d in DETECTORS.values())
     assert 0 <= f["dark_p10"] <= f["dark_median"] <= 1 and 0 <= f["luma_p05"] <= f["luma_mean"] <= f["luma_p95"] <= 1
-    gray = enhance_features(photo.mean(axis=2, keepdims=True))
-    assert gray["saturation"] == 0.0
+    gray = photo.mean(axis=2, keepdims=True)
+    assert enhance_features(gray)["saturation"] == 0.0
+    assert detect_enhancements(np.clip(haze(gray, 3.0, airlight=0.9, rng=0).image, 0, 1))["haze"] is False
 
 
 def test_clean_photo_fires_nothing_and_clear_cases_fire(photo):
@@ -45,20 +53,27 @@ def test_clean_photo_fires_nothing_and_clear_cases_fire(photo):
     assert fired(detect_enhancements(exposure(photo, -1.0).image)) == set()
 
 
-def test_restore_plans_and_runs_dehaze(photo, pipe):
+def test_restore_plans_and_runs_dehaze(small, pipe):
+    photo = small
     hazy = np.clip(haze(photo, 2.5, airlight=0.9, rng=0).image, 0, 1)
-    result = pipe.restore(hazy)
+    result = pipe.restore(hazy, enhance=True)
     names = [s.name for s in result.plan.steps]
     assert names == ["dehaze"], result.plan.describe()
     assert "haze" in result.plan.describe()
     assert psnr(np.clip(result.image, 0, 1), photo) > psnr(hazy, photo) + 3
 
 
-def test_restore_corrects_under_exposure_and_forced_steps(photo, pipe):
+def test_restore_corrects_under_exposure_and_forced_steps(small, pipe):
+    photo = small
     dark = exposure(photo, -3.0).image
-    result = pipe.restore(dark)
-    assert [s.name for s in result.plan.steps] == ["exposure"]
+    analysis = pipe.analyse(dark)
+    plan = pipe.plan(dark, analysis=analysis, enhance=True)
+    assert [s.name for s in plan.steps] == ["exposure"]
+    result = pipe.run(dark, plan)
     assert psnr(np.clip(result.image, 0, 1), photo) > psnr(dark, photo) + 3
     forced = pipe.plan(photo, steps=["exposure:clahe", "dehaze"])
     assert [(s.name, s.method, s.checked) for s in forced.steps] == [("dehaze", "dark-channel", False), ("exposure", "clahe", False)]
-    assert pipe.plan(photo).steps == []
+    assert pipe.plan(photo, enhance=True).steps == []
+    # opt-in: without enhance the detectors only report
+    plan = pipe.plan(dark, analysis=analysis)
+    assert plan.steps == [] and "under-exposed?" in plan.describe()

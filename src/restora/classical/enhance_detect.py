@@ -101,6 +101,8 @@ def detect_enhancements(image: np.ndarray, features: dict[str, float] | None = N
     f = features if features is not None else enhance_features(image)
     scores = {name: round(d.score(f), 3) for name, d in DETECTORS.items()}
     fired = {name: scores[name] > DETECTORS[name].threshold for name in DETECTORS}
+    if f["saturation"] == 0.0:  # gray: no colour, no dark channel prior (a gray face read as haze)
+        fired["haze"] = False
     if fired["under"] and fired["over"]:  # the stronger margin wins
         m_under = scores["under"] - DETECTORS["under"].threshold
         m_over = scores["over"] - DETECTORS["over"].threshold

@@ -77,8 +77,8 @@ def _pipeline_options(device: str, model: str | None, prefer: str, tile: str, ti
     }
 
 
-def _plan_options(scale: float | None, target_size: str | None, steps: str | None) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
+def _plan_options(scale: float | None, target_size: str | None, steps: str | None, enhance: bool = False) -> dict[str, Any]:
+    opts: dict[str, Any] = {"enhance": True} if enhance else {}
     if scale is not None:
         opts["scale"] = parse_scale(scale)
     ts = parse_target_size(target_size)
@@ -148,6 +148,7 @@ def restore_cmd(
     target_size: Optional[str] = typer.Option(None, "--target-size", help="Upscale/resize to exactly WIDTHxHEIGHT."),
     steps: Optional[str] = typer.Option(None, "--steps", help="Steps to run instead of the automatic plan: jpeg,denoise,deblur,dehaze,exposure,upscale (optionally step:method, e.g. denoise:nlm)."),
     plan_only: bool = typer.Option(False, "--plan", help="Only print the plan (what would be done and why)."),
+    enhance: bool = typer.Option(False, "--enhance", help="Also dehaze / correct exposure when the detectors find haze or an exposure error."),
     model: Optional[str] = typer.Option(None, "--model", help="Force a model for its step: a zoo name, a restora .safetensors, or another project's .pth/.safetensors (thirdparty extra)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     prefer: str = typer.Option("auto", "--prefer", help="auto (zoo model if one fits, else classical), neural or classical."),
@@ -162,7 +163,7 @@ def restore_cmd(
     from restora.io import FORMATS, read_image_info
     from restora.pipeline import RestorePipeline, restore_file, write_compare
 
-    plan_options = _plan_options(scale, target_size, steps)
+    plan_options = _plan_options(scale, target_size, steps, enhance)
     if not src.exists():
         raise InvalidParameterError(f"input {src} does not exist")
     if src.is_dir():
@@ -284,6 +285,7 @@ def batch_cmd(
     scale: Optional[float] = typer.Option(None, "--scale", help="Upscale by this factor."),
     target_size: Optional[str] = typer.Option(None, "--target-size", help="Upscale/resize every image to WIDTHxHEIGHT."),
     steps: Optional[str] = typer.Option(None, "--steps", help="Steps instead of the automatic plan (e.g. denoise,upscale or denoise:nlm)."),
+    enhance: bool = typer.Option(False, "--enhance", help="Also dehaze / correct exposure when the detectors find haze or an exposure error."),
     model: Optional[str] = typer.Option(None, "--model", help="Force a model (zoo name or weights path)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     prefer: str = typer.Option("auto", "--prefer", help="auto, neural or classical."),
@@ -310,7 +312,7 @@ def batch_cmd(
 
     for r in report:  # before any work: an unwritable report must not fail the job at its end
         check_report_path(r)
-    plan_options = _plan_options(scale, target_size, steps)
+    plan_options = _plan_options(scale, target_size, steps, enhance)
     pipeline_options = _pipeline_options(device, model, prefer, tile, time_budget)
     failures: list[Any] = []
     with Progress(

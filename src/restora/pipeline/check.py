@@ -18,6 +18,13 @@ The judgement, on the luma of a centre crop of at most :data:`CHECK_SIDE` pixels
 * **removal budget** (``denoise``/``jpeg``): the removed residual's standard deviation must
   stay under :data:`REMOVAL_FACTOR` times the noise the plan set out to remove plus 2
   levels: removing much more than the noise is removing the picture.
+
+A ``jpeg`` step whose evidence is the file's own quantisation tables (``trusted``) is judged
+by the removal budget alone (its planned level: the sigma equivalent to the quality): the
+tables prove the compression, while NIQE reads the grain of a camera JPEG as natural detail
+and rose when it went. Judged by NIQE, the step was dropped on 10 of 10 PolyU camera JPEGs
+(q75 tables) where keeping it gains +1.38 dB on average (every image better), and on
+Kodak24 images at q63 and q67 (+0.7 and +1.0 dB for the oracle).
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ def _luma_crop(img: np.ndarray, side: int) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[str, Any] | None = None, *, deblur_next: bool = False) -> Verdict:
+def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[str, Any] | None = None, *, deblur_next: bool = False, trusted: bool = False) -> Verdict:
     """Is ``after`` (the output of step ``name``) better than ``before`` (its input)?
 
     Images are float ``H x W x C``; an upscaling step (other size) is always kept. Images
@@ -71,7 +78,8 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
     follows, so the image is still blurred; a denoiser's output is then judged by the
     removal budget alone, since NIQE reads the noise on a blurred image as detail and
     rises when it goes (dropping the denoiser there left the deconvolution to amplify the
-    noise: -3.4 dB on CBSD68 106024).
+    noise: -3.4 dB on CBSD68 106024). ``trusted``: a ``jpeg`` step planned from the file's
+    quantisation tables, judged by the removal budget alone (see the module notes).
     """
     params = params or {}
     if before.shape[:2] != after.shape[:2] or name == "upscale":
@@ -94,11 +102,17 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
     if name in ("denoise", "jpeg"):
         removed = float(np.std((b - a)[:, :, 0]) * 255.0)
         planned = float(params.get("sigma") or 0.0)
+        if name == "jpeg" and planned <= 0 and params.get("quality") is not None:
+            from restora.pipeline.plan import jpeg_equivalent_sigma
+
+            planned = jpeg_equivalent_sigma(float(params["quality"]))
         scores["removed_std"] = round(removed, 2)
         if planned > 0 and removed > REMOVAL_FACTOR * planned + 2.0:
             return Verdict(False, f"removed {removed:.1f} levels of signal for a planned sigma of {planned:.1f} (texture taken for noise)", scores)
         if deblur_next:
             return Verdict(True, f"removed {removed:.1f} levels before deblurring (NIQE {nb:.2f} -> {na:.2f} not judged on a blurred image)", scores)
+        if trusted and name == "jpeg":
+            return Verdict(True, f"removed {removed:.1f} levels of JPEG artefacts the file's tables prove (NIQE {nb:.2f} -> {na:.2f} not judged)", scores)
     if na > nb + NIQE_MARGIN:
         return Verdict(False, f"NIQE rose from {nb:.2f} to {na:.2f} (less natural)", scores)
     return Verdict(True, f"NIQE {nb:.2f} -> {na:.2f}", scores)

@@ -18,10 +18,11 @@ list of steps. The rules (documented in ``docs/restore.md``):
   blur of at least :data:`BLUR_MIN_SIZE_PX` pixels on both halves of the frame (camera shake
   or a missed focus; blur in one half only is depth of field and is left alone); the kernel
   is then estimated blindly with a support fitted to the measured size.
-* ``dehaze`` / ``exposure``: when a detector of
+* ``dehaze`` / ``exposure``: with ``enhance=True`` (``--enhance``), when a detector of
   :mod:`restora.classical.enhance_detect` fires (haze; under- or over-exposure). They are
-  tuned for no false alarm on the clean training photos, so they catch clear cases only
-  (about half the strong synthetic ones); ``steps`` forces them.
+  tuned for no false alarm on the clean training photos and catch clear synthetic cases
+  only (about half the strong ones), but fire on some real photos (12 of 100 PolyU camera
+  images, mostly dark indoor scenes), so they are opt-in; ``steps`` forces them.
 * ``upscale``: when ``scale`` or ``target_size`` is given; a real-world model is preferred
   when the image carries noise, JPEG or blur, a clean-input one when it is clean.
 * Never worse: every step the planner chose itself is judged after it ran
@@ -191,7 +192,7 @@ def describe_analysis(a: dict[str, Any]) -> str:
     if isinstance(enhance, dict):
         found = [label for key, label in (("haze", "haze"), ("under", "under-exposed"), ("over", "over-exposed")) if enhance.get(key)]
         if found:
-            parts.append(" and ".join(found))
+            parts.append(" and ".join(found) + "?")
     if a.get("crop"):
         parts.append(f"(measured on a {a['crop'][0]}x{a['crop'][1]} centre crop)")
     return ", ".join(parts) or "(none)"
