@@ -18,6 +18,16 @@ class VDSR(nn.Module):
             layers += [conv3x3(features, features), nn.ReLU(inplace=True)]
         layers.append(conv3x3(features, in_channels))
         self.body = nn.Sequential(*layers)
+        # He initialisation, as the paper: PyTorch's default conv init has 1/6 of He's
+        # variance, so through 19 ReLU layers the signal shrinks ~0.41x per layer (~1e-7 at
+        # the output): the body then outputs its last bias only and the net sits at the
+        # bicubic identity (a CPU run showed validation PSNR = input PSNR after 850 steps).
+        for m in self.body:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        with torch.no_grad():  # start near the bicubic identity: a small first residual
+            self.body[-1].weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
