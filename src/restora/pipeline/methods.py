@@ -164,7 +164,8 @@ def neural_choice(
             # model for clean (bicubic) input over a real-world one on a clean image (the
             # real-world one smooths what it takes for noise) and the other way round on a
             # damaged one (a clean-input model blows noise and JPEG up into blobs), then channels
-            key = (fits, -s if fits else s, c.real_world if real_world else not c.real_world, ch)
+            # (the lecture's pre-upsampling classics, SRCNN / VDSR, only when nothing else fits)
+            key = (fits, -s if fits else s, c.real_world if real_world else not c.real_world, not c.input_upsampled, ch)
             ranked.append((key, c, f"x{s} {'real-world ' if c.real_world else ''}model"))
         else:
             ranked.append(((ch,), c, c.description or c.arch))
