@@ -82,7 +82,7 @@ def _network(layers: int, channels: int):
     return nn.Sequential(*mods)
 
 
-def _pairs(y: np.ndarray, kernel: np.ndarray, s: int, scales: np.ndarray, crop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _pairs(y: np.ndarray, kernel: np.ndarray, s: int, scales: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(interpolated son, father)`` pairs of full images for each father scale and orientation."""
     from restora.degrade.resize import imresize
 
@@ -153,7 +153,7 @@ def zssr(
 
     y = luma(img)
     scales = np.unique(np.round(np.linspace(min_father_scale, 1.0, 4), 3))
-    pairs = _pairs(y, k, s, scales, crop)
+    pairs = _pairs(y, k, s, scales)
     weights = np.array([p[1].size for p in pairs], dtype=np.float64)  # bigger fathers more often
     weights /= weights.sum()
     c = crop - crop % s
