@@ -40,6 +40,8 @@ def colour_mode(card, condition: str | None = None, *, short: bool = False) -> s
         mode, long = "opponent", "opponent-colour channels one at a time"
     elif card.task == "jpeg":
         mode, long = "YCbCr", "JPEG YCbCr planes one at a time"
+    elif getattr(card, "input_upsampled", False):
+        mode, long = "luma", "the luma after a bicubic upscale (chroma stays bicubic)"
     else:
         mode, long = "per channel", "each RGB channel in turn"
     return f"1 (RGB: {mode})" if short else f"1; colour images: {long}"
