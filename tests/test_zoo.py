@@ -140,6 +140,11 @@ def test_shipped_upscalers_are_planned_by_scale_and_clean_input_first():
         assert card.scale == min(c.scale for c in fitting)
         if any(not c.real_world and c.scale == card.scale for c in fitting):
             assert not card.real_world
+        # the lecture's pre-upsampling classics (SRCNN, VDSR) never displace a stronger model,
+        # not even on gray images, where their 1-channel layout would otherwise match best
+        if any(not c.input_upsampled for c in fitting):
+            assert not card.input_upsampled
+            assert not cards[neural_choice("upscale", channels=1, factor=factor).method].input_upsampled
 
 
 def test_gray_ffdnet_widens_to_a_colour_one_that_starts_as_the_gray():
