@@ -47,6 +47,7 @@ PROVIDER_MODULES = (
     "restora.classical.deconvolve",
     "restora.classical.dehaze",
     "restora.classical.exposure",
+    "restora.classical.zssr",
     "restora.zoo.restorers",
     "restora.zoo.pnp",
 )
