@@ -70,7 +70,7 @@ def _luma_crop(img: np.ndarray, side: int) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[str, Any] | None = None, *, deblur_next: bool = False, trusted: bool = False) -> Verdict:
+def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[str, Any] | None = None, *, deblur_next: bool = False, trusted: bool = False, input_niqe: float | None = None) -> Verdict:
     """Is ``after`` (the output of step ``name``) better than ``before`` (its input)?
 
     Images are float ``H x W x C``; an upscaling step (other size) is always kept. Images
@@ -80,6 +80,11 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
     rises when it goes (dropping the denoiser there left the deconvolution to amplify the
     noise: -3.4 dB on CBSD68 106024). ``trusted``: a ``jpeg`` step planned from the file's
     quantisation tables, judged by the removal budget alone (see the module notes).
+    ``input_niqe``: the NIQE of the plan's input when a tables-trusted ``jpeg`` step (not
+    judged by NIQE) ran first; a ``deblur`` step must then also stay within the margin of
+    it (the deblocking may have raised NIQE, and a
+    wrong kernel's ringing can still look "better" than that smoothed image: a PolyU photo
+    of a tiled wall went from 34.3 to 17.0 dB that way).
     """
     params = params or {}
     if before.shape[:2] != after.shape[:2] or name == "upscale":
@@ -113,6 +118,8 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
             return Verdict(True, f"removed {removed:.1f} levels before deblurring (NIQE {nb:.2f} -> {na:.2f} not judged on a blurred image)", scores)
         if trusted and name == "jpeg":
             return Verdict(True, f"removed {removed:.1f} levels of JPEG artefacts the file's tables prove (NIQE {nb:.2f} -> {na:.2f} not judged)", scores)
+    if name == "deblur" and input_niqe is not None and input_niqe < nb and na > input_niqe + NIQE_MARGIN:
+        return Verdict(False, f"NIQE {na:.2f} is above the original input's {input_niqe:.2f} (less natural)", scores)
     if na > nb + NIQE_MARGIN:
         return Verdict(False, f"NIQE rose from {nb:.2f} to {na:.2f} (less natural)", scores)
     return Verdict(True, f"NIQE {nb:.2f} -> {na:.2f}", scores)

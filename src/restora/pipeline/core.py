@@ -423,6 +423,7 @@ class RestorePipeline:
         img = as_image(image, channels=(1, 2, 3, 4))
         x, alpha = split_alpha(img)
         timings: dict[str, float] = {}
+        input_niqe: float | None = None  # the original input's, from the first judged step
         for i, step in enumerate(plan.steps):
             t0 = time.perf_counter()
             if progress:
@@ -434,8 +435,11 @@ class RestorePipeline:
 
                 deblur_next = any(s.name == "deblur" for s in plan.steps[i + 1 :])
                 trusted = step.name == "jpeg" and plan.analysis.get("jpeg_source") == "tables"
-                verdict = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted)
+                verdict = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted,
+                                     input_niqe=input_niqe)
                 step.params["_check"] = verdict.scores
+                if trusted and input_niqe is None:  # NIQE was not judged here: later deblurring answers to the input's
+                    input_niqe = verdict.scores.get("niqe_before")
                 if not verdict.keep:
                     step.dropped = verdict.reason
                     x = before
