@@ -29,6 +29,7 @@ ARCH_MODULES = (
     "srn",
     "deblurgan",
     "portrait",
+    "stylegan2",
 )
 
 
