@@ -14,8 +14,11 @@ the loss asks "does every target feature have a close match in the output?" rath
 Identical sets give ``CX = 1`` (loss ~0); the loss is invariant to any permutation of the
 vectors of either set.
 
-Bandwidth: ``h = 0.5`` by default (the paper's experiments use values between 0.1 and 1;
-smaller ``h`` makes the match harder, the loss larger and its gradient more selective).
+Bandwidth: ``h = 0.5`` by default (the paper's experiments use values between 0.1 and 1).
+As ``h -> 0`` the affinity of each output vector concentrates on its nearest target, and CX
+tends to the fraction of target vectors that are some output's nearest neighbour; as ``h``
+grows it flattens and CX tends to ``1 / M`` (loss ``log M``) whatever the sets. Between
+the two, ``h`` sets how much a near-but-not-nearest match still counts.
 
 Vectors come from :class:`ContextualLoss`'s feature extractor: by default restora's seeded
 random conv features (:class:`restora.train.features.RandomFeatures`, layer ``stage3``: one
