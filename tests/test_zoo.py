@@ -225,3 +225,22 @@ def test_opponent_denoising_runs_chroma_at_half_resolution_for_strong_noise(monk
     calls.clear()
     restorer(rgb, sigma=10.0)  # weak noise on a small image: full resolution
     assert [c[0] for c in calls] == [(32, 40, 1)] * 3
+
+
+def test_equally_fitting_denoisers_are_ranked_by_their_measured_score(monkeypatch):
+    from restora.pipeline import methods
+
+    def card(name, score=None, split="opponent"):
+        scores = {"denoise-color-s25+blind/CBSD68": {"psnr": score}} if score is not None else {}
+        return zoo.ModelCard(name=name, arch="drunet", args={}, task="denoise", channels=1, noise_range=[0.0, 75.0], scores=scores,
+                             training={"recipe": {"data": {"color_split": split, "degradation": {"type": "gaussian"}}}})
+
+    # name order alone would pick "a-..."; the better measured model wins, unscored ones last
+    cards = [card("a-unscored"), card("b-weaker", 30.35), card("c-better", 30.9)]
+    monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
+    assert methods.neural_choice("denoise", channels=3, sigma=25).method == "c-better"
+    assert methods._measured_quality(cards[0], "denoise", 3) == float("-inf")
+    # a score never outranks a better channel fit: a plain gray model stays second on colour
+    cards = [card("z-gray", 35.0, split="none"), card("b-weaker", 30.35)]
+    monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
+    assert methods.neural_choice("denoise", channels=3, sigma=25).method == "b-weaker"

@@ -106,6 +106,22 @@ def _channels_ok(card: Any, channels: int) -> int:
     return 2 if int(card.channels) == channels else 1
 
 
+def _measured_quality(card: Any, step: str, channels: int) -> float:
+    """The card's own blind PSNR on the step's standard benchmark at a middle level
+    (``denoise-{gray,color}-s25+blind`` on BSD68 / CBSD68; ``jpeg-q20`` on LIVE1), the last
+    tie-break between models that fit equally well; -inf when the card has no such score."""
+    keys = {
+        "denoise": ("denoise-color-s25+blind/CBSD68",) if channels == 3 else ("denoise-gray-s25+blind/BSD68",),
+        "jpeg": ("jpeg-q20/LIVE1",),
+    }.get(step, ())
+    scores = getattr(card, "scores", None) or {}
+    for key in keys:
+        value = (scores.get(key) or {}).get("psnr")
+        if value is not None:
+            return float(value)
+    return -math.inf
+
+
 def _in_range(value: float | None, rng: list[float] | None, slack: float = 0.1) -> bool | None:
     if value is None or rng is None or len(rng) != 2:
         return None
@@ -128,7 +144,8 @@ def neural_choice(
     range is accepted as blind, ranked after covering ones); JPEG models must cover
     ``quality`` with ``quality_range``; upscalers are ranked by how close their scale is to
     ``factor`` (the smallest scale >= factor first). A model with the image's channel count
-    is preferred to one run per channel. ``real_world``: the image carries real-world damage
+    is preferred to one run per channel; between models that fit equally, the one whose card
+    scores best on the step's standard benchmark wins (name order last). ``real_world``: the image carries real-world damage
     (camera-like noise for ``denoise``; noise, JPEG or blur for ``upscale``), so a model
     trained on real-world degradations (card ``degradation`` camera/realesrgan/bsrgan) is
     preferred to one for clean synthetic input.
@@ -144,16 +161,17 @@ def neural_choice(
             if ok is False:
                 continue
             cover = f"trained on sigma {c.noise_range[0]:g}-{c.noise_range[1]:g}" if c.noise_range else "blind"
+            q = _measured_quality(c, step, channels)
             if real_world:  # camera-like noise measured: a real-camera model first
-                ranked.append(((c.real_world, ok is not False, ch), c, cover + (", real-camera noise" if c.real_world else "")))
+                ranked.append(((c.real_world, ok is not False, ch, q), c, cover + (", real-camera noise" if c.real_world else "")))
             else:  # Gaussian/Poisson noise measured: the Gaussian models first
-                ranked.append(((ok is True, not c.real_world, ch), c, cover))
+                ranked.append(((ok is True, not c.real_world, ch, q), c, cover))
         elif step == "jpeg":
             ok = _in_range(quality, c.quality_range)
             if ok is False:
                 continue
             cover = f"trained on quality {c.quality_range[0]}-{c.quality_range[1]}" if c.quality_range else "blind"
-            ranked.append(((ok is True, ch), c, cover))
+            ranked.append(((ok is True, ch, _measured_quality(c, step, channels)), c, cover))
         elif step == "upscale":
             s = int(c.scale)
             if s < 2:
