@@ -58,7 +58,7 @@ def test_camera_noise_goes_to_the_camera_model(clean, pipe):
 def test_gaussian_noise_keeps_the_gaussian_model(clean, pipe):
     noisy = _q8(clean + np.random.default_rng(1).normal(0, 20 / 255, clean.shape))
     plan = pipe.plan(noisy)
-    assert plan.step("denoise").method == "ffdnet-color" and 17 < plan.step("denoise").params["sigma"] < 23
+    assert plan.step("denoise").method == "drunet-gray" and 17 < plan.step("denoise").params["sigma"] < 23
 
 
 def _motion(img: np.ndarray, length: int = 15) -> np.ndarray:
@@ -134,6 +134,32 @@ def test_a_step_that_makes_things_worse_is_dropped_and_said(clean, monkeypatch):
     assert asked.steps[0].dropped is None and not np.array_equal(r2.image, noisy)
 
 
+def test_a_dropped_model_falls_back_to_the_runner_up(clean, monkeypatch):
+    """When the check drops the best-scoring model's result, the run tries the next model
+    that fits as well (here the colour denoisers drunet-gray, then ffdnet-color) before
+    leaving the image unchanged, and says so."""
+    pipe = RestorePipeline(device="cpu")
+    noisy = _q8(clean + np.random.default_rng(4).normal(0, 20 / 255, clean.shape))
+    plan = pipe.plan(noisy)
+    step = plan.step("denoise")
+    assert step.method == "drunet-gray" and step.fallback == "ffdnet-color"
+    ran = []
+    real = pipe._run_step
+
+    def first_ruins(step, x, progress):
+        ran.append(step.method)
+        if len(ran) == 1:  # the first model's result: blocky garbage the check must drop
+            rng = np.random.default_rng(5)
+            return np.clip(x + np.kron(rng.normal(0, 0.2, (x.shape[0] // 8 + 1, x.shape[1] // 8 + 1, 1)), np.ones((8, 8, 1)))[: x.shape[0], : x.shape[1]], 0, 1)
+        return real(step, x, progress)
+
+    monkeypatch.setattr(pipe, "_run_step", first_ruins)
+    r = pipe.run(noisy, plan)
+    assert ran == ["drunet-gray", "ffdnet-color"]
+    assert step.dropped is None and step.method == "ffdnet-color" and "drunet-gray judged worse" in step.reason
+    assert psnr(np.clip(r.image, 0, 1), clean) > psnr(noisy, clean) + 3
+
+
 def test_restore_prints_the_plan_before_the_work(tmp_path, clean):
     src = tmp_path / "noisy.png"
     write_image(src, _q8(clean + np.random.default_rng(6).normal(0, 20 / 255, clean.shape)))
@@ -141,7 +167,7 @@ def test_restore_prints_the_plan_before_the_work(tmp_path, clean):
     assert r.exit_code == 0, r.output
     text = r.output
     assert "why" in text and "written" in text and text.index("why") < text.index("written")
-    assert re.search(r"denoise: ffdnet-color \d+\.\d\ds", text)
+    assert re.search(r"denoise: drunet-gray \d+\.\d\ds", text)
 
 
 def test_batch_counts_restored_apart_from_unchanged(tmp_path, clean):

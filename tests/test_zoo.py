@@ -240,7 +240,14 @@ def test_equally_fitting_denoisers_are_ranked_by_their_measured_score(monkeypatc
     monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
     assert methods.neural_choice("denoise", channels=3, sigma=25).method == "c-better"
     assert methods._measured_quality(cards[0], "denoise", 3) == float("-inf")
-    # a score never outranks a better channel fit: a plain gray model stays second on colour
-    cards = [card("z-gray", 35.0, split="none"), card("b-weaker", 30.35)]
+    # a plain gray model measured on colour (opponent channels) competes by its score ...
+    cards = [card("z-gray", 30.95, split="none"), card("b-weaker", 30.35)]
+    monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
+    assert methods.neural_choice("denoise", channels=3, sigma=25).method == "z-gray"
+    # ... one never measured on colour stays behind the colour-trained one, whatever its gray score
+    gray_only = zoo.ModelCard(name="y-gray", arch="drunet", args={}, task="denoise", channels=1, noise_range=[0.0, 75.0],
+                              scores={"denoise-gray-s25+blind/BSD68": {"psnr": 40.0}})
+    cards = [gray_only, card("b-weaker", 30.35)]
     monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
     assert methods.neural_choice("denoise", channels=3, sigma=25).method == "b-weaker"
+    assert methods.neural_choice("denoise", channels=1, sigma=25).method == "y-gray"

@@ -22,7 +22,8 @@ chain's record as the condition ``damage=``; only ``oracle`` reads it. Methods
   on the residual artifacts (a sweep of 0.5/1/2/3/5 on the first 10 blurred CBSD68 draws,
   not the Kodak24 images the task reports on: 0.5 lost up to 10 dB against 3 after other
   steps, 1 was the best compromise for blur alone);
-* ``fixed-denoise`` (``ffdnet-color``, blind), ``fixed-camera`` (``ffdnet-camera``),
+* ``fixed-denoise`` (the planner's Gaussian denoiser for the image's channels, blind; the
+  oracle uses the same one), ``fixed-camera`` (``ffdnet-camera``),
   ``fixed-jpeg`` (the pipeline's JPEG step, quality estimated), ``fixed-deblur`` (blind
   kernel estimation + deconvolution): one step whatever the damage.
 
@@ -129,7 +130,7 @@ def oracle_plan(record: dict[str, Any], channels: int = 3) -> OraclePlan:
         if noise["kind"] == "camera_noise":
             steps.append("denoise:ffdnet-camera")
         else:
-            steps.append("denoise:" + ("ffdnet-color" if channels == 3 else "drunet-gray"))
+            steps.append("denoise:" + gaussian_denoiser(channels))
     blur = next((by_kind[k] for k in ("motion_blur", "defocus_blur") if k in by_kind), None)
     if blur is not None:
         if blur.get("kernel") is None:
@@ -225,8 +226,18 @@ def _levin_oracle(device: str | None) -> BenchMethod:
     return _method("oracle", oracle, "classical", f"map-hyper-laplacian with the true (calibrated) kernel, sigma {ORACLE_DEBLUR_SIGMA:g}")
 
 
+def gaussian_denoiser(channels: int) -> str:
+    """The zoo denoiser the planner picks for Gaussian noise on ``channels``-channel images
+    (by the cards' measured scores): ``drunet-gray`` for both since session 25, run on the
+    opponent-colour channels of colour images (it was ``ffdnet-color`` for colour before)."""
+    from restora.pipeline.methods import neural_choice
+
+    choice = neural_choice("denoise", channels=channels, sigma=25.0)
+    return choice.method if choice is not None else "collaborative-wiener"
+
+
 def _denoiser(image: np.ndarray) -> list[str]:
-    return ["denoise:" + ("ffdnet-color" if image.shape[2] == 3 else "drunet-gray")]
+    return ["denoise:" + gaussian_denoiser(image.shape[2])]
 
 
 #: restore-auto's methods: name -> factory(device) -> BenchMethod.
@@ -234,7 +245,7 @@ RESTORE_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {
     "none": _none_method("none"),
     "auto": _auto,
     "oracle": _oracle,
-    "fixed-denoise": _fixed("fixed-denoise", _denoiser, "always denoise with ffdnet-color (blind: sigma estimated)"),
+    "fixed-denoise": _fixed("fixed-denoise", _denoiser, "always denoise with the planner's Gaussian denoiser (blind: sigma estimated)"),
     "fixed-camera": _fixed("fixed-camera", lambda im: ["denoise:ffdnet-camera"], "always denoise with ffdnet-camera"),
     "fixed-jpeg": _fixed("fixed-jpeg", lambda im: ["jpeg"], "always the JPEG step (quality estimated from blockiness)"),
     "fixed-deblur": _fixed("fixed-deblur", lambda im: ["deblur"], "always deblur (blind kernel estimate + deconvolution)"),

@@ -362,7 +362,8 @@ class RestorePipeline:
                     params["final_resize"] = "area" if h * got > target[0] or w * got > target[1] else "cubic"
                     why += f"; {' x '.join(f'x{p}' for p in passes) or 'no model pass'} then resize to exactly {target[1]}x{target[0]}"
             checked = requested is None and not (forced is not None and forced.step == name)
-            plan_steps.append(Step(name, choice.method, params, f"{why}; {choice.why}", checked=checked))
+            plan_steps.append(Step(name, choice.method, params, f"{why}; {choice.why}", checked=checked,
+                                   fallback=choice.runner_up if checked else None))
         return Plan(plan_steps, a)
 
     def _target(self, h: int, w: int, scale: float | None, target_size: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -440,6 +441,13 @@ class RestorePipeline:
                 step.params["_check"] = verdict.scores
                 if trusted and input_niqe is None:  # NIQE was not judged here: later deblurring answers to the input's
                     input_niqe = verdict.scores.get("niqe_before")
+                if not verdict.keep and step.fallback:  # the runner-up model, judged the same way
+                    first, step.method, step.fallback = step.method, step.fallback, None
+                    x = self._run_step(step, before, progress)
+                    second = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted, input_niqe=input_niqe)
+                    step.reason += f"; {first} judged worse ({verdict.reason}), ran {step.method}"
+                    verdict = second
+                    step.params["_check"] = verdict.scores
                 if not verdict.keep:
                     step.dropped = verdict.reason
                     x = before

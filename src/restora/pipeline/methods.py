@@ -73,6 +73,9 @@ class Choice:
     kind: str  # "neural" | "classical" | "forced"
     why: str
     scales: tuple[int, ...] | None = None  # upscalers: factors available per pass
+    #: denoise / jpeg: the next zoo model that fits as well but scores lower; the run tries it
+    #: when the never-worse check drops the first one's result
+    runner_up: str | None = None
 
 
 def model_card(name: str) -> Any | None:
@@ -98,11 +101,15 @@ def _neural_cards(task: str) -> list[Any]:
     return [c for c in cards if c is not None]
 
 
-def _channels_ok(card: Any, channels: int) -> int:
+def _channels_ok(card: Any, channels: int, step: str = "") -> int:
     """2: made for it; 1: usable (gray model per channel / colour model on gray). A gray
-    model trained on opponent-colour channels is made for colour images."""
+    model trained on opponent-colour channels is made for colour images, and so is a gray
+    denoiser whose card holds a measured colour score (it ran on CBSD68's opponent channels
+    and was scored there), so that the measured scores decide between them."""
     if getattr(card, "color_split", "none") == "opponent":
         return 2 if channels == 3 else 1
+    if step == "denoise" and channels == 3 and int(card.channels) == 1 and _measured_quality(card, step, 3) > -math.inf:
+        return 2
     return 2 if int(card.channels) == channels else 1
 
 
@@ -155,7 +162,7 @@ def neural_choice(
     cards = _neural_cards(STEP_TASKS[step])
     ranked: list[tuple[tuple, Any, str]] = []
     for c in cards:
-        ch = _channels_ok(c, channels)
+        ch = _channels_ok(c, channels, step)
         if step == "denoise":
             ok = _in_range(sigma, c.noise_range)
             if ok is False:
@@ -191,9 +198,12 @@ def neural_choice(
         return None
     ranked.sort(key=lambda r: r[1].name)
     ranked.sort(key=lambda r: r[0], reverse=True)  # stable: ties stay in name order
-    _, card, cover = ranked[0]
+    key, card, cover = ranked[0]
     scales = (int(card.scale),) if step == "upscale" else None
-    return Choice(card.name, "neural", f"zoo model {card.name} ({cover})", scales)
+    runner_up = None
+    if step in ("denoise", "jpeg"):  # keys end with the measured score: same fit, lower score
+        runner_up = next((c.name for k, c, _ in ranked[1:] if k[:-1] == key[:-1]), None)
+    return Choice(card.name, "neural", f"zoo model {card.name} ({cover})", scales, runner_up)
 
 
 def classical_choice(step: str, *, pixels: int, budget: float | None, device: str = "cpu") -> Choice:

@@ -124,6 +124,9 @@ class Step:
     checked: bool = False
     #: set by the run when the check judged the result worse and the step's input was kept
     dropped: str | None = None
+    #: a second method the run tries when the check drops ``method``'s result (the planner's
+    #: runner-up model; see :attr:`restora.pipeline.methods.Choice.runner_up`)
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
