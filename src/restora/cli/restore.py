@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from restora.errors import InvalidParameterError
@@ -108,6 +109,8 @@ def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool =
         timings = getattr(result, "timings", {})
         for s in plan.steps:
             note = f" [yellow]dropped[/]: {s.dropped}; its input was kept" if s.dropped else ""
+            if s.fell_back:
+                note = f" (instead of {escape(s.fell_back)})" + note
             con.print(f"  {s.name}: {s.method} {timings.get(s.name, 0.0):.2f}s{note}", highlight=False)
         if not plan.steps:
             con.print("  unchanged: nothing to do; the image was copied through", highlight=False)
@@ -128,7 +131,7 @@ def print_result(src: Path, dst: Path | None, result: Any, *, show_times: bool =
         timings = getattr(result, "timings", {})
         for s in plan.steps:
             params = {k: v for k, v in s.params.items() if not str(k).startswith("_")}
-            why = s.reason + (f" [DROPPED: {s.dropped}; input kept]" if s.dropped else "")
+            why = s.reason + (f"; ran {s.method}: {s.fell_back}" if s.fell_back else "") + (f" [DROPPED: {s.dropped}; input kept]" if s.dropped else "")
             row = [s.name, s.method, _fmt_params(params), why]
             if show_times:
                 row.append(f"{timings.get(s.name, 0.0):.2f}")

@@ -445,7 +445,7 @@ class RestorePipeline:
                     first, step.method, step.fallback = step.method, step.fallback, None
                     x = self._run_step(step, before, progress)
                     second = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted, input_niqe=input_niqe)
-                    step.reason += f"; {first} judged worse ({verdict.reason}), ran {step.method}"
+                    step.fell_back = f"{first} judged worse ({verdict.reason})"
                     verdict = second
                     step.params["_check"] = verdict.scores
                 if not verdict.keep:

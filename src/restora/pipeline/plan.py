@@ -127,6 +127,8 @@ class Step:
     #: a second method the run tries when the check drops ``method``'s result (the planner's
     #: runner-up model; see :attr:`restora.pipeline.methods.Choice.runner_up`)
     fallback: str | None = None
+    #: set by the run when it replaced ``method`` by the fallback: what was judged worse and why
+    fell_back: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
