@@ -132,6 +132,34 @@ def test_ctrl_c_saves_a_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
     assert json.loads((out / "summary.json").read_text())["finished"]
 
 
+def test_sigterm_stops_training_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    """A background campaign run (started with `&`, which ignores SIGINT) is stopped with
+    `kill`: SIGTERM must save a checkpoint too, and the handler is restored afterwards."""
+    import os
+    import signal
+
+    from restora.train.checkpoint import latest_checkpoint
+    from restora.train.trainer import Trainer
+
+    real = Trainer._train_step
+
+    def terminated(self, batch, step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, batch, step)
+
+    monkeypatch.setattr(Trainer, "_train_step", terminated)
+    path = tmp_path / "cpu" / "tiny.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(_recipe(tmp_path)))
+    out = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", str(path), "--device", "cpu", "-o", str(out)]) == 130
+    assert "checkpoint saved; continue with --resume latest" in capsys.readouterr().err
+    assert latest_checkpoint(out / "checkpoints") is not None
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 # 4 ------------------------------------------------------------------ plots
 def _overlaps(boxes) -> bool:
     return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

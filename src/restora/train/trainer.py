@@ -12,6 +12,8 @@ import copy
 import os
 import platform
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,21 @@ def _quiet_scheduler() -> Iterator[None]:
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
         yield
 
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _term_as_interrupt() -> Any:
+    """Make SIGTERM stop training like Ctrl-C (checkpoint saved, message), in the main thread;
+    returns the previous handler to restore, or None where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except (ValueError, OSError):
+        return None
 
 class TrainNet(nn.Module):
     """Wraps a catalogue model so that ``forward`` returns the list of supervised outputs
@@ -672,6 +689,7 @@ class Trainer:
         it: Iterator = iter(loader)
         self.net_ddp.train()
         done = start  # the last completed step
+        previous_term = _term_as_interrupt()
         try:
             for step in range(start + 1, stop + 1):
                 t_step = time.perf_counter()
@@ -708,7 +726,8 @@ class Trainer:
                         state["rng_ranks"] = rngs
                         save_checkpoint(ckpt_dir, step, state, keep=cfg.train.keep_checkpoints)
         except KeyboardInterrupt:
-            # Ctrl-C: keep the work done so far (no collective here: the other ranks are interrupted too)
+            # Ctrl-C or SIGTERM (`kill`, which is how a background campaign run is stopped: a job
+            # started with `&` ignores SIGINT): keep the work done so far (no collective here: the other ranks are interrupted too)
             if main and done > start:
                 state = self._state(done)
                 state["rng_ranks"] = [state["rng"]]
@@ -726,6 +745,8 @@ class Trainer:
                 log.close()
             raise
         finally:
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
             if progress is not None:
                 progress[0].stop()
             del it
