@@ -2,7 +2,7 @@
 
 SRGAN (Ledig et al. 2017) showed that a generator trained with a feature (content) loss and an
 adversarial loss looks sharper than the same network trained for PSNR (SRResNet), while its
-PSNR is lower. This script scores, on the same seeded bicubic x4 task (``sr-x4``: MATLAB
+PSNR is lower. This script scores, on the same seeded bicubic x4 task (``sr-bicubic-x4``: MATLAB
 bicubic, Y-PSNR cropped by the scale), the PSNR-oriented and the perceptual models side by
 side with a no-reference naturalness score, NIQE (lower = more natural; no ImageNet weights
 are needed, so it is honest on this machine where LPIPS' backbone cannot be installed), and
@@ -49,12 +49,12 @@ def main() -> None:
 
     specs = ["bicubic", args.srresnet, args.srgan, "edsr-x4", *CONTEXT]
     datasets = [d for d in args.datasets.split(",") if d]
-    result = run_benchmark(specs, "sr-x4", datasets, limit=args.limit, metrics=("psnr", "ssim", "niqe"), published=False)
+    result = run_benchmark(specs, "sr-bicubic-x4", datasets, limit=args.limit, metrics=("psnr", "ssim", "niqe"), published=False)
     table: dict[str, dict[str, dict[str, float | None]]] = {}
     for row in result.measured_rows:
         table.setdefault(_label(row.method), {})[row.dataset] = {k: (None if v is None else round(float(v), 4)) for k, v in row.scores.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scores.json").write_text(json.dumps({"task": "sr-x4", "seed": result.seed, "limit": args.limit, "scores": table}, indent=1))
+    (args.out / "scores.json").write_text(json.dumps({"task": "sr-bicubic-x4", "seed": result.seed, "limit": args.limit, "scores": table}, indent=1))
     lines = ["| method | " + " | ".join(f"{d} PSNR / SSIM / NIQE" for d in datasets) + " |", "|---|" + "---|" * len(datasets)]
     for name, per in table.items():
         cells = [f"{s['psnr']:.2f} / {s['ssim']:.4f} / {s['niqe']:.2f}" if (s := per.get(d)) and s.get("psnr") is not None else "-" for d in datasets]
