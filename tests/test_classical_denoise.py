@@ -206,9 +206,15 @@ def test_cli_auto_uses_the_shipped_model_for_the_channels(tmp_path, clean_rgb: n
     io.write_image(src, np.clip(_noisy(clean, 25), 0, 1))
     dst = tmp_path / "out.png"
     assert main(["denoise", str(src), str(dst)]) == 0  # --method auto
-    # a Gaussian model made for colour (3 channels, or trained on opponent channels), else a gray one per channel
+    # a Gaussian model made for colour (3 channels, trained or measured on opponent channels),
+    # the best measured score first, else a gray one per channel
+    from restora.pipeline.methods import _measured_quality
+
+    def made_for_colour(c):
+        return c.channels == 3 or c.color_split == "opponent" or _measured_quality(c, "denoise", 3) > -np.inf
+
     cards = sorted((c for c in list_models() if c.task == "denoise"),
-                   key=lambda c: (c.real_world, not (c.channels == 3 or c.color_split == "opponent"), c.name))
+                   key=lambda c: (c.real_world, not made_for_colour(c), -_measured_quality(c, "denoise", 3), c.name))
     expected = cards[0].name if cards else FALLBACK_METHOD
     assert f"({expected}, sigma" in capsys.readouterr().out.replace("\n", "")
     assert _mse(io.read_image(dst), clean) < 0.5 * _mse(io.read_image(src), clean)
