@@ -102,6 +102,14 @@ def test_workers_default_to_the_cores(monkeypatch, tmp_path):
 
 
 # 3 ------------------------------------------------------------------ Ctrl-C and first-step log
+def _tiny_run(tmp_path):
+    """The tiny recipe written under a ``cpu/`` folder, and the run's output folder."""
+    path = tmp_path / "cpu" / "tiny.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(_recipe(tmp_path)))
+    return path, tmp_path / "run"
+
+
 def test_ctrl_c_saves_a_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
     from restora.train.checkpoint import latest_checkpoint
     from restora.train.logs import read_log
@@ -115,10 +123,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
         return real(self, batch, step)
 
     monkeypatch.setattr(Trainer, "_train_step", interrupted)
-    path = tmp_path / "cpu" / "tiny.yaml"
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump(_recipe(tmp_path)))
-    out = tmp_path / "run"
+    path, out = _tiny_run(tmp_path)
     assert main(["train", str(path), "--device", "cpu", "-o", str(out)]) == 130
     err = capsys.readouterr().err
     assert "interrupted at step 2; checkpoint saved; continue with --resume latest" in err
@@ -149,10 +154,7 @@ def test_sigterm_stops_training_like_ctrl_c(tmp_path, monkeypatch, capsys):
         return real(self, batch, step)
 
     monkeypatch.setattr(Trainer, "_train_step", terminated)
-    path = tmp_path / "cpu" / "tiny.yaml"
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump(_recipe(tmp_path)))
-    out = tmp_path / "run"
+    path, out = _tiny_run(tmp_path)
     before = signal.getsignal(signal.SIGTERM)
     assert main(["train", str(path), "--device", "cpu", "-o", str(out)]) == 130
     assert "checkpoint saved; continue with --resume latest" in capsys.readouterr().err

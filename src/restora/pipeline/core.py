@@ -436,18 +436,19 @@ class RestorePipeline:
 
                 deblur_next = any(s.name == "deblur" for s in plan.steps[i + 1 :])
                 trusted = step.name == "jpeg" and plan.analysis.get("jpeg_source") == "tables"
-                verdict = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted,
-                                     input_niqe=input_niqe)
-                step.params["_check"] = verdict.scores
+                def judge(result: np.ndarray) -> Any:
+                    return judge_step(step.name, before, result, step.params, deblur_next=deblur_next, trusted=trusted,
+                                      input_niqe=input_niqe)
+
+                verdict = judge(x)
                 if trusted and input_niqe is None:  # NIQE was not judged here: later deblurring answers to the input's
                     input_niqe = verdict.scores.get("niqe_before")
                 if not verdict.keep and step.fallback:  # the runner-up model, judged the same way
-                    first, step.method, step.fallback = step.method, step.fallback, None
+                    step.fell_back = f"{step.method} judged worse ({verdict.reason})"
+                    step.method, step.fallback = step.fallback, None
                     x = self._run_step(step, before, progress)
-                    second = judge_step(step.name, before, x, step.params, deblur_next=deblur_next, trusted=trusted, input_niqe=input_niqe)
-                    step.fell_back = f"{first} judged worse ({verdict.reason})"
-                    verdict = second
-                    step.params["_check"] = verdict.scores
+                    verdict = judge(x)
+                step.params["_check"] = verdict.scores
                 if not verdict.keep:
                     step.dropped = verdict.reason
                     x = before
