@@ -30,9 +30,14 @@ TINY = {
     "face-vae-bridge": dict(features=4, latent_channels=4, bridge_features=4, bridge_blocks=1),
     "stylegan2-generator": dict(resolution=32, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8),
     "stylegan2-discriminator": dict(resolution=32, channel_base=64, channel_max=8),
+    "face-fusion": dict(resolution=32, nafnet=dict(width=4, enc_blocks=(1, 1, 1, 1), dec_blocks=(1, 1, 1, 1)),
+                        generator=dict(z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8),
+                        encoder=dict(width=4), fusion=dict(features=4, blocks=1)),
 }
 #: Not image-to-image: a latent -> image generator and a fixed-size critic (tests/test_stylegan2.py).
 GENERATIVE = {"stylegan2-generator", "stylegan2-discriminator"}
+#: Image-to-image at one fixed size (aligned faces at the model's resolution).
+FIXED_SIZE = {"face-fusion": 32}
 
 
 def _inputs(name, model, h=32, w=40):
@@ -50,7 +55,7 @@ def test_every_arch_is_covered():
 def test_shapes_and_gradients(name):
     torch.manual_seed(0)
     model = create_model(name, **TINY[name])
-    d, x, extra = _inputs(name, model)
+    d, x, extra = _inputs(name, model, FIXED_SIZE.get(name, 32), FIXED_SIZE.get(name, 40))
     # odd sizes work for image-to-image models (they pad internally or are fully conv)
     if d.task != "discriminator" and d.size_multiple == 1:
         d, x, extra = _inputs(name, model, 33, 37)
@@ -66,6 +71,9 @@ def test_shapes_and_gradients(name):
         assert y.shape == (2, d.out_channels, x.shape[2] * d.scale, x.shape[3] * d.scale)
     y.float().square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
+    if name == "face-fusion":  # by design unused: the mapping MLP (the encoder gives w+) and the
+        # generator layers up to 16x16, whose output the encoder's feature map replaces
+        grads = [p.grad for n, p in model.named_parameters() if not n.startswith("generator.")]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
     assert x.grad is not None and x.grad.abs().sum() > 0

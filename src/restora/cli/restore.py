@@ -68,13 +68,43 @@ def parse_tile(text: str) -> int | str | None:
         raise InvalidParameterError(f"--tile must be a number of pixels, 'auto' or 'none'; got {text!r}") from None
 
 
-def _pipeline_options(device: str, model: str | None, prefer: str, tile: str, time_budget: float) -> dict[str, Any]:
+#: ``--face`` / ``--portrait``: the zoo model each one runs and where its recipe is.
+FACE_MODELS = {
+    "face": ("face-fusion", "docs/face_prior.md"),
+    "portrait": ("portrait-3stage", "configs/cpu/portrait/README.md"),
+}
+
+
+def face_model(face: bool, portrait: bool, model: str | None) -> str | None:
+    """The model ``--face`` / ``--portrait`` ask for (``--model`` names a file of that kind),
+    or ``model`` when neither is given; a one-line error when the zoo lacks it."""
+    if face and portrait:
+        raise InvalidParameterError("--face and --portrait are two different face systems; give one")
+    if not (face or portrait):
+        return model
+    name, recipe = FACE_MODELS["face" if face else "portrait"]
+    if model is not None:
+        return model
+    from restora.pipeline.methods import model_card
+
+    if model_card(name) is None:
+        from restora.errors import MissingResourceError
+
+        raise MissingResourceError(
+            f"--{'face' if face else 'portrait'} needs the {name} model, which is not installed: train it ({recipe}) and "
+            f"`restora models install`, or give its weights with --model PATH"
+        )
+    return name
+
+
+def _pipeline_options(device: str, model: str | None, prefer: str, tile: str, time_budget: float, aligned: bool = False) -> dict[str, Any]:
     return {
         "device": device,
         "model": model,
         "prefer": prefer,
         "tile": parse_tile(tile),
         "time_budget": time_budget if time_budget > 0 else None,
+        "aligned_face": aligned,
     }
 
 
@@ -161,11 +191,17 @@ def restore_cmd(
     compare: Optional[Path] = typer.Option(None, "--compare", help="Also write a before/after side-by-side PNG here (single file input)."),
     format: Optional[str] = typer.Option(None, "--format", help="Output format: png, jpg, tif, webp, bmp (default: the output's suffix, or the input's)."),
     quality: int = typer.Option(95, "--quality", help="JPEG/WebP output quality (1-100)."),
+    face: bool = typer.Option(False, "--face", help="Deblur faces with the face-fusion system (regression + generative face prior): every face found is aligned, restored and blended back."),
+    portrait: bool = typer.Option(False, "--portrait", help="Portraits under heavy pattern noise: the three-stage portrait restorer on the whole image."),
+    aligned: bool = typer.Option(False, "--aligned", help="With --face/--portrait: the input is already an aligned face crop (no face detection)."),
 ) -> None:
     """Restore an image (or a folder of images): analyse it, plan the steps, run them."""
     from restora.io import FORMATS, read_image_info
     from restora.pipeline import RestorePipeline, restore_file, write_compare
 
+    if aligned and not (face or portrait):
+        raise InvalidParameterError("--aligned only applies with --face or --portrait")
+    model = face_model(face, portrait, model)
     plan_options = _plan_options(scale, target_size, steps, enhance)
     if not src.exists():
         raise InvalidParameterError(f"input {src} does not exist")
@@ -174,7 +210,8 @@ def restore_cmd(
             raise InvalidParameterError("--compare needs a single input file (use it on one image of the folder)")
         if dst.exists() and not dst.is_dir():
             raise InvalidParameterError(f"input {src} is a folder, so the output must be a folder; {dst} is a file")
-        _restore_folder(src, dst, plan_only, plan_options, _pipeline_options(device, model, prefer, tile, time_budget), format, quality, overwrite)
+        pipe = _face_checked(RestorePipeline(**_pipeline_options(device, model, prefer, tile, time_budget, aligned)), face, portrait, model)
+        _restore_folder(src, dst, plan_only, plan_options, pipe, format, quality, overwrite)
         return
     if dst.is_dir() or (not dst.suffix and not dst.exists()):
         out = dst / src.name
@@ -182,7 +219,7 @@ def restore_cmd(
         out = dst
     if format is None and out.suffix.lower() not in FORMATS:
         raise InvalidParameterError(f"cannot tell the output format of {out}; give a suffix ({', '.join(FORMATS)}) or --format")
-    pipe = RestorePipeline(**_pipeline_options(device, model, prefer, tile, time_budget))
+    pipe = _face_checked(RestorePipeline(**_pipeline_options(device, model, prefer, tile, time_budget, aligned)), face, portrait, model)
     if plan_only:
         image, _info = read_image_info(src)
         plan = pipe.plan(image, path=src, **plan_options)
@@ -242,12 +279,21 @@ def _restore_with_progress(src: Path, out: Path, written: Path, pipe: Any, *, ov
         return restore_file(src, out, pipeline=pipe, overwrite=overwrite, format=format, quality=quality, on_plan=on_plan, progress=progress, **plan_options)
 
 
-def _restore_folder(src: Path, dst: Path, plan_only: bool, plan_options: dict[str, Any], pipeline_options: dict[str, Any], format: str | None, quality: int, overwrite: bool) -> None:
+def _face_checked(pipe: Any, face: bool, portrait: bool, model: str | None) -> Any:
+    """``pipe``, after checking that a ``--model`` given with ``--face``/``--portrait`` is that system."""
+    if face or portrait:
+        from restora.faces.restorer import AlignedFaceRestorer, PortraitRestorer
+
+        want = AlignedFaceRestorer if face else PortraitRestorer
+        if not isinstance(pipe.restorer(str(model)), want):
+            raise InvalidParameterError(f"--model {model} is not a {FACE_MODELS['face' if face else 'portrait'][0]} model")
+    return pipe
+
+
+def _restore_folder(src: Path, dst: Path, plan_only: bool, plan_options: dict[str, Any], pipe: Any, format: str | None, quality: int, overwrite: bool) -> None:
     from restora.batch import find_images, run_batch
     from restora.io import read_image_info
-    from restora.pipeline import RestorePipeline
 
-    pipe = RestorePipeline(**pipeline_options)
     if plan_only:
         for p in find_images(src):
             image, _ = read_image_info(p)

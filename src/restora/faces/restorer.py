@@ -1,7 +1,15 @@
-"""Running the three-stage portrait restorer (:class:`restora.nn.portrait.Portrait3Stage`)
-on an image: step 1 on the whole image, faces detected (MTCNN, :func:`detect_faces`) on
-the step-1 output, steps 2 and 3 with those boxes. The whole image goes through the
-network at once (no tiles: a tile boundary would cut faces); sides are padded inside.
+"""Running face models on whole images.
+
+* :class:`PortraitRestorer`: the three-stage portrait restorer
+  (:class:`restora.nn.portrait.Portrait3Stage`): step 1 on the whole image, faces detected
+  (MTCNN, :func:`detect_faces`) on the step-1 output, steps 2 and 3 with those boxes. The
+  whole image goes through the network at once (no tiles: a tile boundary would cut faces);
+  sides are padded inside.
+* :class:`AlignedFaceRestorer`: a fixed-size model of aligned faces (``face-fusion``): every
+  face found is aligned, restored and blended back (:func:`restora.faces.align.restore_faces`).
+
+Both say ``whole_image = True``: the restore pipeline hands them the whole image, never tiles.
+:func:`face_restorer` wraps a loaded zoo model in the right one.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import torch
 from restora.errors import InvalidParameterError
 from restora.faces.detect import FaceBox, detect_faces
 
-__all__ = ["PortraitRestorer", "DETECTORS"]
+__all__ = ["PortraitRestorer", "AlignedFaceRestorer", "DETECTORS", "FACE_ARCHS", "face_restorer"]
 
 #: ``detector`` choices: MTCNN on the step-1 image, the model's default (aligned-face) box,
 #: or no face (step 2 skipped).
@@ -31,6 +39,7 @@ class PortraitRestorer:
     """
 
     kind = "neural"
+    whole_image = True
 
     def __init__(self, model: Any, *, device: str = "cpu", detector: str = "mtcnn", min_face: int = 24,
                  min_score: float = 0.9) -> None:
@@ -86,3 +95,69 @@ class PortraitRestorer:
             out = self.net.forward_stages(x, [[]])[-1]
         res = out[0].float().permute(1, 2, 0).cpu().numpy()
         return res.mean(axis=2, keepdims=True) if gray and want == 3 else res
+
+
+class AlignedFaceRestorer:
+    """A restorer callable ``f(image, **ignored) -> image`` around a fixed-size face model.
+
+    ``model``: a :class:`~restora.zoo.LoadedModel` (or module) taking ``B x C x R x R`` aligned
+    faces in [0, 1] and returning the same (``face-fusion`` with ``output="fused"``); ``mode``:
+    ``"detect"`` (MTCNN finds and aligns every face; the rest of the image is kept) or
+    ``"aligned"`` (the image is one aligned face crop). After a call, ``last_faces`` holds the
+    faces used.
+    """
+
+    kind = "neural"
+    whole_image = True
+
+    def __init__(self, model: Any, *, device: str = "cpu", mode: str = "detect", min_face: int = 24,
+                 min_score: float = 0.9) -> None:
+        from restora.faces.align import FACE_MODES
+
+        if mode not in FACE_MODES:
+            raise InvalidParameterError(f"mode must be one of {', '.join(FACE_MODES)}, got {mode!r}")
+        net = getattr(model, "model", model)
+        self.card = getattr(model, "card", None)
+        self.descriptor = getattr(model, "descriptor", None)
+        args = dict(getattr(net, "arch_args", {}) or {})
+        self.size = int(args.get("resolution", getattr(self.descriptor, "size_multiple", 64) or 64))
+        if device in (None, "auto"):
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = str(device)
+        self.net = net.to(self.device).eval()
+        self.mode, self.min_face, self.min_score = mode, int(min_face), float(min_score)
+        self.params = sum(p.numel() for p in self.net.parameters())
+        self.last_faces: list[FaceBox] = []
+
+    @torch.inference_mode()
+    def _face(self, face: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(face.transpose(2, 0, 1)))[None].to(self.device)
+        y = self.net(x)
+        return y[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+    def __call__(self, image: np.ndarray, **condition: Any) -> np.ndarray:
+        from restora.faces.align import restore_faces
+
+        img = np.asarray(image, np.float32)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        gray = img.shape[2] == 1
+        rgb = np.repeat(img, 3, axis=2) if gray else img
+        result = restore_faces(rgb, self._face, size=self.size, mode=self.mode, min_score=self.min_score, min_face=self.min_face)
+        self.last_faces = result.faces
+        return result.image.mean(axis=2, keepdims=True) if gray else result.image
+
+
+#: Zoo architectures that :func:`face_restorer` wraps (and the restore pipeline runs whole).
+FACE_ARCHS = ("portrait-3stage", "face-fusion")
+
+
+def face_restorer(loaded: Any, *, device: str = "cpu", aligned: bool = False) -> PortraitRestorer | AlignedFaceRestorer:
+    """The whole-image restorer for a loaded face model (arch in :data:`FACE_ARCHS`);
+    ``aligned``: the input is an aligned face crop (no detection)."""
+    arch = getattr(getattr(loaded, "card", None), "arch", None) or getattr(getattr(loaded, "model", loaded), "arch_name", None)
+    if arch == "portrait-3stage":
+        return PortraitRestorer(loaded, device=device, detector="default" if aligned else "mtcnn")
+    if arch == "face-fusion":
+        return AlignedFaceRestorer(loaded, device=device, mode="aligned" if aligned else "detect")
+    raise InvalidParameterError(f"model architecture {arch!r} is not a face model ({', '.join(FACE_ARCHS)})")

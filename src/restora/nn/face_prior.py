@@ -24,9 +24,16 @@ from torch import nn
 
 from restora.errors import InvalidParameterError
 from restora.nn.nafnet import NAFNet
+from restora.nn.spec import ArchSpec
 from restora.nn.stylegan2 import StyleGAN2Generator
 
-__all__ = ["Inversion", "InversionEncoder", "ResBlock", "FusionNet", "FaceFusionOutput", "FaceFusionNet", "build_face_fusion", "ws_groups"]
+__all__ = [
+    "Inversion", "InversionEncoder", "ResBlock", "FusionNet", "FaceFusionOutput", "FaceFusionNet", "FACE_FUSION_OUTPUTS",
+    "build_face_fusion", "ws_groups", "SPECS",
+]
+
+#: ``output`` choices of :class:`FaceFusionNet`: all three images, or one of them as a tensor.
+FACE_FUSION_OUTPUTS = ("all", "fused", "regression", "inversion")
 
 
 class Inversion(NamedTuple):
@@ -184,13 +191,19 @@ class FaceFusionNet(nn.Module):
     """NAFNet -> encoder -> StyleGAN2 generator -> fusion, in one forward (see module doc).
 
     ``noise_mode``: the generator's noise during restoration (``"const"``: deterministic).
-    ``use_feature``: False drops the BDInvert feature map (pure w+ inversion, pSp-style)."""
+    ``use_feature``: False drops the BDInvert feature map (pure w+ inversion, pSp-style).
+    ``output``: ``"all"`` returns :class:`FaceFusionOutput` (training, benches); ``"fused"``,
+    ``"regression"`` or ``"inversion"`` return that image alone (the zoo's image-to-image form;
+    ``"regression"`` runs only the NAFNet)."""
 
     def __init__(
         self, restorer: nn.Module, encoder: InversionEncoder, generator: StyleGAN2Generator, fusion: FusionNet,
-        *, noise_mode: str = "const", use_feature: bool = True,
+        *, noise_mode: str = "const", use_feature: bool = True, output: str = "all",
     ) -> None:
         super().__init__()
+        if output not in FACE_FUSION_OUTPUTS:
+            raise InvalidParameterError(f"output must be one of {', '.join(FACE_FUSION_OUTPUTS)}, got {output!r}")
+        self.output = output
         if encoder.num_ws != generator.num_ws or encoder.w_dim != generator.w_dim:
             raise InvalidParameterError(
                 f"encoder predicts {encoder.num_ws} x {encoder.w_dim} latents, generator takes {generator.num_ws} x {generator.w_dim}"
@@ -205,10 +218,15 @@ class FaceFusionNet(nn.Module):
         g = self.generator(ws, feature=inv.feature if self.use_feature else None, noise_mode=self.noise_mode)
         return (g + 1.0) / 2.0  # type: ignore[operator]
 
-    def forward(self, x: torch.Tensor) -> FaceFusionOutput:
+    def forward(self, x: torch.Tensor) -> Any:
         x_r = self.restorer(x)
+        if self.output == "regression":
+            return x_r
         x_g = self.invert(x_r)
-        return FaceFusionOutput(x_r, x_g, self.fusion(x_r, x_g))
+        if self.output == "inversion":
+            return x_g
+        fused = self.fusion(x_r, x_g)
+        return fused if self.output == "fused" else FaceFusionOutput(x_r, x_g, fused)
 
 
 def build_face_fusion(
@@ -229,3 +247,17 @@ def build_face_fusion(
     r = NAFNet(**{"width": 16, "enc_blocks": (1, 1, 1, 2), "dec_blocks": (1, 1, 1, 1), **(nafnet or {})})
     f = FusionNet(**(fusion or {}))
     return FaceFusionNet(r, e, g, f, **kwargs)
+
+
+SPECS = [
+    ArchSpec(
+        name="face-fusion",
+        task="face-deblur",
+        build=build_face_fusion,
+        description="issue-19 face deblurring: NAFNet -> StyleGAN2 inversion (encoder + generator) -> fusion; "
+        "fixed-size aligned faces (restora.faces.align brings photos' faces in); output= picks x, x_R or x_G",
+        defaults={"resolution": 64, "output": "fused"},
+        dtypes=("float32", "bfloat16"),
+        size_multiple_of=lambda a: int(a.get("resolution", 64)),
+    ),
+]

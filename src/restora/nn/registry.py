@@ -30,6 +30,7 @@ ARCH_MODULES = (
     "deblurgan",
     "portrait",
     "stylegan2",
+    "face_prior",
 )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from restora.classical.enhance_detect import DETECTORS
 from restora.errors import InvalidParameterError, MissingResourceError
+from restora.faces.restorer import FACE_ARCHS
 from restora.pipeline.methods import (
     Choice,
     check_positive_size,
@@ -97,6 +98,9 @@ class RestorePipeline:
         classical method expected to finish within it is chosen); ``None``: always the strongest.
     check : judge each step the planner chose by itself after it ran
         (:mod:`restora.pipeline.check`) and keep its input when it made the image worse.
+    aligned_face : a forced face model (``portrait-3stage``, ``face-fusion``: see
+        :mod:`restora.faces.restorer`) takes the image as one aligned face crop instead of
+        detecting and aligning the faces in it.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class RestorePipeline:
         model: str | os.PathLike[str] | None = None,
         time_budget: float | None = 60.0,
         check: bool = True,
+        aligned_face: bool = False,
     ) -> None:
         from restora.engine import pick_device
 
@@ -125,6 +130,7 @@ class RestorePipeline:
         self.tile = tile
         self.time_budget = time_budget
         self.check = bool(check)
+        self.aligned_face = bool(aligned_face)
         self._restorers: dict[str, Any] = {}
         self._lock = threading.RLock()  # guards the cache
         self._run_lock = threading.Lock()  # one neural forward at a time per pipeline
@@ -142,7 +148,7 @@ class RestorePipeline:
         card = model_card(s) if not p.suffix else None
         if card is not None:  # a zoo name
             step = _step_of_task(card.task, s)
-            restorer = self._build(s)
+            restorer = self._face_restorer(zoo.load(s)) if card.arch in FACE_ARCHS else self._build(s)
             return _Forced(s, step, restorer, int(card.scale), f"zoo model {s}")
         if not p.is_file():
             names = ", ".join(c.name for c in zoo.list_models()) or "(none installed)"
@@ -151,7 +157,7 @@ class RestorePipeline:
             from restora.zoo.restorers import NeuralRestorer
 
             loaded = zoo.load_file(p)
-            restorer = NeuralRestorer(loaded, **self._neural_options())
+            restorer = self._face_restorer(loaded) if loaded.card.arch in FACE_ARCHS else NeuralRestorer(loaded, **self._neural_options())
             step = _step_of_task(loaded.card.task, s)
             scale = int(loaded.card.scale) if loaded.card.input_upsampled else int(restorer.descriptor.scale)
             return _Forced(s, step, restorer, scale, f"restora weights {p.name}")
@@ -160,6 +166,12 @@ class RestorePipeline:
         restorer = load_third_party(p, **self._neural_options())
         step = "upscale" if restorer.descriptor.scale > 1 else _step_of_task(restorer.descriptor.task, s)
         return _Forced(s, step, restorer, int(restorer.descriptor.scale), f"third-party {restorer.arch} weights {p.name}")
+
+    def _face_restorer(self, loaded: Any) -> Any:
+        from restora.engine import pick_device
+        from restora.faces.restorer import face_restorer
+
+        return face_restorer(loaded, device=str(pick_device(self.device)), aligned=self.aligned_face)
 
     def _build(self, method: str) -> Any:
         from restora.restorers import get_restorer, get_restorer_info
@@ -485,6 +497,9 @@ class RestorePipeline:
         return int(self.tile)
 
     def _apply(self, restorer: Any, x: np.ndarray, condition: dict[str, Any], *, scale: int, overlap: int, stage: str, progress: Progress | None) -> np.ndarray:
+        if getattr(restorer, "whole_image", False):  # face models: a tile could cut a face
+            with self._run_lock:
+                return restorer(x, **condition)
         if getattr(restorer, "engine", None) is not None:  # neural: the engine tiles on its own
             if progress is not None and getattr(restorer, "accepts_progress", False):
                 condition = {**condition, "progress": lambda d, t: progress(stage, d, t)}
@@ -661,7 +676,8 @@ def _needs_kernel(choice: Choice) -> bool:
 
 
 def _step_of_task(task: str, name: str) -> str:
-    mapping = {"denoise": "denoise", "jpeg": "jpeg", "deblur": "deblur", "sr": "upscale", "upscale": "upscale", "restore": "denoise"}
+    mapping = {"denoise": "denoise", "jpeg": "jpeg", "deblur": "deblur", "sr": "upscale", "upscale": "upscale", "restore": "denoise",
+               "face-deblur": "deblur"}
     if task not in mapping:
         raise InvalidParameterError(f"model {name}: task {task!r} is not one the restore pipeline runs ({', '.join(STEP_TASKS)})")
     return mapping[task]
