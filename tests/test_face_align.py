@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from restora.errors import InvalidParameterError
-from restora.faces.align import ALIGNED_FACE_TEMPLATE, align_face, paste_face, restore_faces
+from restora.faces.align import ALIGNED_FACE_TEMPLATE, align_face, unalign_face, restore_faces
 from restora.faces.detect import FaceBox
 
 
@@ -57,7 +57,7 @@ def test_aligned_mode_and_errors():
     with pytest.raises(InvalidParameterError, match="landmarks"):
         align_face(img, np.zeros((4, 2)), 64)
     with pytest.raises(InvalidParameterError, match="channels"):
-        paste_face(img, np.zeros((64, 64, 1), np.float32), np.eye(2, 3))
+        unalign_face(img, np.zeros((64, 64, 1), np.float32), np.eye(2, 3))
 
 
 def test_detect_mode_finds_and_restores_a_real_face(data_dir):

@@ -28,7 +28,7 @@ __all__ = [
     "AlignedFace",
     "FaceRestoreResult",
     "align_face",
-    "paste_face",
+    "unalign_face",
     "restore_faces",
 ]
 
@@ -82,7 +82,7 @@ def _scale(matrix: np.ndarray) -> float:
     return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
 
 
-def paste_face(image: np.ndarray, restored: np.ndarray, matrix: np.ndarray, *, feather: float = 0.1) -> np.ndarray:
+def unalign_face(image: np.ndarray, restored: np.ndarray, matrix: np.ndarray, *, feather: float = 0.1) -> np.ndarray:
     """Warp the restored aligned crop back into ``image`` (the inverse of ``matrix``) and blend it
     in with a mask that fades over ``feather`` x the crop side at its border."""
     img = as_image(image, "image")
@@ -135,7 +135,7 @@ def restore_faces(
     for face in used:
         aligned = align_face(out_img, face.landmarks, size)
         restored = _checked(restore(aligned.crop), size, img.shape[2])
-        out_img = paste_face(out_img, restored, aligned.matrix)
+        out_img = unalign_face(out_img, restored, aligned.matrix)
     return FaceRestoreResult(out_img, list(used))
 
 

@@ -29,6 +29,17 @@ __all__ = ["PortraitRestorer", "AlignedFaceRestorer", "DETECTORS", "FACE_ARCHS",
 DETECTORS = ("mtcnn", "default", "none")
 
 
+def _take_model(restorer: Any, model: Any, device: str | None) -> None:
+    """Set ``net`` (on ``device``, eval mode), ``card``, ``descriptor`` and ``device`` of a
+    face restorer from a :class:`~restora.zoo.LoadedModel` or a module (``"auto"``: CUDA if any)."""
+    restorer.card = getattr(model, "card", None)
+    restorer.descriptor = getattr(model, "descriptor", None)
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    restorer.device = str(device)
+    restorer.net = getattr(model, "model", model).to(restorer.device).eval()
+
+
 class PortraitRestorer:
     """A restorer callable ``f(image, **condition) -> image`` around a portrait model.
 
@@ -48,12 +59,7 @@ class PortraitRestorer:
         net = getattr(model, "model", model)
         if not hasattr(net, "forward_stages") or not hasattr(net, "restore_faces"):
             raise InvalidParameterError("PortraitRestorer needs a portrait-3stage model")
-        self.card = getattr(model, "card", None)
-        self.descriptor = getattr(model, "descriptor", None)
-        if device in (None, "auto"):
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = str(device)
-        self.net = net.to(self.device).eval()
+        _take_model(self, model, device)
         self.detector = detector
         self.min_face = int(min_face)
         self.min_score = float(min_score)
@@ -116,15 +122,9 @@ class AlignedFaceRestorer:
 
         if mode not in FACE_MODES:
             raise InvalidParameterError(f"mode must be one of {', '.join(FACE_MODES)}, got {mode!r}")
-        net = getattr(model, "model", model)
-        self.card = getattr(model, "card", None)
-        self.descriptor = getattr(model, "descriptor", None)
-        args = dict(getattr(net, "arch_args", {}) or {})
+        _take_model(self, model, device)
+        args = dict(getattr(self.net, "arch_args", {}) or {})
         self.size = int(args.get("resolution", getattr(self.descriptor, "size_multiple", 64) or 64))
-        if device in (None, "auto"):
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = str(device)
-        self.net = net.to(self.device).eval()
         self.mode, self.min_face, self.min_score = mode, int(min_face), float(min_score)
         self.params = sum(p.numel() for p in self.net.parameters())
         self.last_faces: list[FaceBox] = []
