@@ -23,6 +23,7 @@ from restora.metrics.fid import (
     image_features,
     load_fid_inception,
 )
+from restora.metrics.identity import id_dist, id_sim  # bench metrics id_sim/id_dist (dlib, imported lazily)
 from restora.metrics.lpips import LPIPS, LPIPS_FILES, load_lpips, lpips
 from restora.metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim
 from restora.metrics.niqe import NiqeModel, fit_niqe_model, load_niqe_model, niqe, niqe_features
@@ -66,4 +67,6 @@ __all__ = [
     "pair_files",
     "parse_metric_names",
     "METRICS",
+    "id_sim",
+    "id_dist",
 ]
