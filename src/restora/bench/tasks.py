@@ -440,6 +440,7 @@ _add_restore_tasks()
 import restora.bench.portrait  # noqa: E402,F401  (registers portrait-pattern-noise)
 import restora.bench.enhance  # noqa: E402,F401  (registers dehaze-synthetic, exposure-synthetic)
 import restora.bench.blind_sr  # noqa: E402,F401  (registers sr-kernel-x2, sr-kernel-x4)
+import restora.bench.face_blur  # noqa: E402,F401  (registers face-motion-blur)
 
 
 def list_tasks() -> list[BenchTask]:

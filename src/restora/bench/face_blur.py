@@ -1,0 +1,240 @@
+"""The ``face-motion-blur`` task (issue 19): aligned faces under camera-shake blur, the
+face-fusion system's three images against each other.
+
+Inputs: every test face (``Faces``, 34 aligned 256 px faces, sorted by file name) is resized
+to :data:`FACE_BLUR_RESOLUTION` (64 px, OpenCV area interpolation) and rounded to 8 bits:
+that is the reference. Face ``i`` of the sorted folder is blurred with its own kernel
+``face_motion_kernels(count, 64, TEST_KERNEL_SEED)[i]`` (:mod:`restora.faces.motion_blur`:
+19 x 19 kernels, seeds disjoint from training) by :func:`~restora.faces.motion_blur.blur_face`
+(reflect borders), then rounded to 8 bits. No noise is added and no random number is drawn,
+so inputs do not depend on ``--seed``, ``--limit`` or the order of a run. The record holds
+the kernel index and size. Scores: RGB PSNR/SSIM of the 8-bit output, no crop, no shift.
+
+Methods (:data:`FACE_BLUR_METHODS`): ``input`` (the blurred face), and the three images of
+ONE exported ``face-fusion`` model (arch ``face-fusion``, ``.safetensors`` + ``.json`` card):
+``nafnet-face`` (the regression output x_R), ``face-inversion`` (the generative prior's
+x_G = G(E(x_R))) and ``face-fusion`` (the fused output). The model is the file named by the
+environment variable :data:`FACE_FUSION_ENV` (``RESTORA_FACE_FUSION``), else the zoo model
+``face-fusion``; it runs once per face with ``output="all"`` and the three methods share the
+result. Missing model: :class:`MissingResourceError`.
+
+Metrics: ``psnr``, ``ssim``, and, with dlib installed, the identity metrics ``id_sim`` /
+``id_dist`` (:mod:`restora.metrics.identity`). NIQE needs a 96 x 96 patch, so the bench's
+``niqe`` cannot score 64 px faces; ``benchmarks/face_fusion_grid.py`` reports
+:func:`niqe_upsampled` (NIQE of the 2x bicubic upsample, 128 px: comparable between methods
+here, not with NIQE published at native resolution) and the set-level identity Fréchet
+distance (:func:`restora.metrics.identity.embedding_frechet_distance`, FID-like on identity
+embeddings, not FID).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from restora.bench.methods import BenchMethod
+from restora.bench.tasks import TASKS, BenchTask, Pairing, Scoring, quantize
+from restora.errors import InvalidParameterError, MissingResourceError
+
+__all__ = [
+    "FACE_BLUR_TASK",
+    "FACE_BLUR_RESOLUTION",
+    "FACE_FUSION_ENV",
+    "FACE_FUSION_OUTPUTS",
+    "FACE_BLUR_METHODS",
+    "FaceFusionRunner",
+    "load_face_fusion",
+    "face_blur_pair",
+    "face_blur_samples",
+    "face_blur_tasks",
+    "niqe_upsampled",
+]
+
+FACE_BLUR_TASK = "face-motion-blur"
+FACE_BLUR_RESOLUTION = 64
+FACE_FUSION_ENV = "RESTORA_FACE_FUSION"
+#: bench method -> the face-fusion output it reports
+FACE_FUSION_OUTPUTS: dict[str, str] = {"nafnet-face": "regression", "face-inversion": "inversion", "face-fusion": "fused"}
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    img = np.asarray(image, np.float32)[:, :, :3]
+    if img.shape[0] != size or img.shape[1] != size:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        if img.ndim == 2:
+            img = img[:, :, None]
+    return img
+
+
+def face_blur_pair(image: np.ndarray, index: int, *, count: int = 34, resolution: int = FACE_BLUR_RESOLUTION,
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(sharp, blurred, record)`` for face number ``index`` of a sorted test folder:
+    ``sharp`` is ``image`` resized to ``resolution`` and rounded to 8 bits, ``blurred`` is it
+    blurred with test kernel ``index`` and rounded to 8 bits (a pure function of the arguments;
+    kernel ``i`` does not depend on ``count``)."""
+    from restora.faces.motion_blur import TEST_KERNEL_SEED, blur_face, face_motion_kernels
+
+    if not 0 <= int(index) < int(count):
+        raise InvalidParameterError(f"index must be in [0, {count}), got {index}")
+    sharp = quantize(_resize(image, int(resolution)))
+    kernel = face_motion_kernels(int(count), int(resolution), TEST_KERNEL_SEED)[int(index)]
+    blurred = quantize(blur_face(sharp, kernel))
+    record = {"degradation": "face_motion_blur", "kernel_seed": TEST_KERNEL_SEED, "kernel_index": int(index),
+              "kernel_size": int(kernel.shape[0]), "resolution": int(resolution)}
+    return sharp, blurred, record
+
+
+def _collect(folder: Any) -> list[tuple[Any, dict[str, Any]]]:
+    from restora.data import list_images
+
+    files = sorted(list_images(Path(folder)), key=lambda p: p.name)
+    return [(p, {"index": i, "count": len(files)}) for i, p in enumerate(files)]
+
+
+def _load(image: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
+    sharp, blurred, record = face_blur_pair(image, info["index"], count=info["count"])
+    return sharp, blurred, {}, record
+
+
+def face_blur_samples(limit: int | None = None, dataset: str = "Faces") -> list[Any]:
+    """The task's :class:`~restora.bench.tasks.Sample` s for the first ``limit`` faces of
+    ``dataset`` (a named set or a folder), as the bench makes them."""
+    from restora.bench.datasets import resolve_dataset
+    from restora.io import read_image
+
+    task = TASKS[FACE_BLUR_TASK]
+    ds = resolve_dataset(dataset, task, limit=limit)
+    return [task.make_sample(np.asarray(read_image(p), np.float32), name=p.stem) for p in ds.images]
+
+
+def load_face_fusion(source: str | os.PathLike[str] | None = None) -> Any:
+    """The exported face-fusion model (:class:`restora.zoo.store.LoadedModel`): ``source``,
+    else the file in ``$RESTORA_FACE_FUSION``, else the zoo model ``face-fusion``."""
+    from restora import zoo
+
+    src = source if source is not None else os.environ.get(FACE_FUSION_ENV) or None
+    try:
+        loaded = zoo.load_file(src) if src is not None else zoo.load("face-fusion")
+    except MissingResourceError as exc:
+        where = f"{src}" if src is not None else "zoo model 'face-fusion'"
+        raise MissingResourceError(
+            f"{FACE_BLUR_TASK}: face-fusion model not found ({where}: {exc}); set {FACE_FUSION_ENV}=path/to/model.safetensors "
+            "(arch face-fusion, card beside it) or install it: restora models install <file>.safetensors"
+        ) from None
+    if loaded.card.arch != "face-fusion":
+        raise MissingResourceError(f"{FACE_BLUR_TASK}: {src or 'face-fusion'} is arch {loaded.card.arch!r}, not 'face-fusion'")
+    return loaded
+
+
+class FaceFusionRunner:
+    """Runs a face-fusion model once per face (``output="all"``) and keeps the last result,
+    so that the three bench methods of one face share one forward pass."""
+
+    def __init__(self, loaded: Any, device: str = "cpu") -> None:
+        import torch
+
+        self.loaded = loaded
+        self.model = loaded.model.to(device).eval()
+        self.model.output = "all"
+        self.device = device
+        self.resolution = int(loaded.card.args.get("resolution", FACE_BLUR_RESOLUTION)) if loaded.card.args else FACE_BLUR_RESOLUTION
+        self.params = int(sum(p.numel() for p in self.model.parameters()))
+        self._key: bytes | None = None
+        self._out: dict[str, np.ndarray] = {}
+        self._torch = torch
+
+    def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"regression", "inversion", "fused"}`` images (H x W x 3 float32) for ``image``."""
+        import hashlib
+
+        img = np.ascontiguousarray(np.asarray(image, np.float32))
+        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] != img.shape[1]:
+            raise InvalidParameterError(f"face-fusion takes square RGB faces, got shape {img.shape}")
+        key = hashlib.sha1(img.tobytes() + str(img.shape).encode()).digest()
+        if key != self._key:
+            torch = self._torch
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device)
+            with torch.inference_mode():
+                out = self.model(x)
+            self._out = {name: getattr(out, attr)[0].permute(1, 2, 0).float().cpu().numpy()
+                         for name, attr in (("regression", "x_r"), ("inversion", "x_g"), ("fused", "x"))}
+            self._key = key
+        return self._out
+
+
+@lru_cache(maxsize=2)
+def _runner(source: str | None, device: str) -> FaceFusionRunner:
+    return FaceFusionRunner(load_face_fusion(source), device=device)
+
+
+def _factory(method: str) -> Callable[[str | None], BenchMethod]:
+    which = FACE_FUSION_OUTPUTS[method]
+
+    def build(device: str | None) -> BenchMethod:
+        runner = _runner(os.environ.get(FACE_FUSION_ENV) or None, device or "cpu")
+
+        def restore(image: np.ndarray, **condition: Any) -> np.ndarray:
+            return runner.outputs(image)[which]
+
+        restore.params = runner.params  # type: ignore[attr-defined]
+        return BenchMethod(name=method, restorer=restore, kind="neural", source="weights", params=runner.params,
+                           description=f"face-fusion output {which!r} ({runner.loaded.card.name})")
+
+    return build
+
+
+#: The task's learned methods (``input`` is the harness's built-in).
+FACE_BLUR_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {m: _factory(m) for m in FACE_FUSION_OUTPUTS}
+
+
+def _identity(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+def _unused_degrade(reference: np.ndarray, rng: np.random.Generator):  # pairing makes the inputs
+    raise InvalidParameterError(f"{FACE_BLUR_TASK} makes its inputs from the image's index in its folder (pairing)")
+
+
+def face_blur_tasks() -> list[BenchTask]:
+    """The tasks of this module (added to :data:`restora.bench.tasks.TASKS` on import)."""
+    return [
+        BenchTask(
+            name=FACE_BLUR_TASK,
+            kind="face-deblur",
+            description="aligned faces at 64 px, each blurred by its own test camera-shake kernel (19x19, "
+            "restora.faces.motion_blur, TEST_KERNEL_SEED), 8-bit; methods input, nafnet-face (x_R), face-inversion (x_G), "
+            "face-fusion (fused) of one face-fusion model; RGB PSNR/SSIM on 8-bit output, id_sim/id_dist with dlib",
+            datasets=("Faces",),
+            default_datasets=("Faces",),
+            channels="color",
+            prepare=_identity,
+            degrade=_unused_degrade,
+            scoring=Scoring(crop=0, y_channel=False, round_to_uint8=True),
+            parameters={"resolution": FACE_BLUR_RESOLUTION, "degradation": "face_motion_blur", "kernel_seed": "TEST_KERNEL_SEED"},
+            methods=FACE_BLUR_METHODS,
+            pairing=Pairing(collect=_collect, load=_load),
+        )
+    ]
+
+
+def niqe_upsampled(image: np.ndarray, factor: int = 2) -> float:
+    """NIQE of ``image`` upsampled ``factor`` x (bicubic, clipped, 8-bit): NIQE needs a 96 x 96
+    patch, which a 64 px face lacks. Comparable between methods, not with native-size NIQE."""
+    import cv2
+
+    from restora.metrics import niqe
+
+    img = np.asarray(image, np.float32)
+    up = cv2.resize(img, (img.shape[1] * factor, img.shape[0] * factor), interpolation=cv2.INTER_CUBIC)
+    if up.ndim == 2:
+        up = up[:, :, None]
+    return float(niqe(quantize(up)))
+
+
+TASKS.update({t.name: t for t in face_blur_tasks()})
