@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps "spandrel>=0.3" einops
 	$(BIN)/python -m pip install -q --no-deps "facenet-pytorch>=2.5"  # MTCNN weights only (restora.faces)
+	$(BIN)/python -m pip install -q "dlib-bin>=20.0" "face-recognition-models>=0.3.0"  # identity metrics (restora.metrics.identity)
 	touch $@
 
 demo: setup
