@@ -91,6 +91,14 @@ def test_tiny_model_runs_through_the_task(samples, monkeypatch, tmp_path):
     want = psnr(s.reference, s.degraded, data_range=1.0, round_to_uint8=True)
     got = [i for i in res.images if i.method == "input" and i.image == s.name][0].scores["psnr"]
     assert got == pytest.approx(want, abs=1e-6)
+    # a 64 px model refuses the 128 px task's faces in one line
+    from restora.bench.face_blur import FaceFusionRunner, face_blur_samples, load_face_fusion
+    from restora.errors import InvalidParameterError
+
+    big = face_blur_samples(1, resolution=128)[0]
+    assert big.reference.shape == (128, 128, 3) and big.record["kernel_size"] == 37
+    with pytest.raises(InvalidParameterError, match="64 px"):
+        FaceFusionRunner(load_face_fusion(path)).outputs(big.degraded)
     # the three learned rows are three different images of one model
     by = {m: [i.scores["psnr"] for i in res.images if i.method == m] for m in methods[1:]}
     assert len({tuple(v) for v in by.values()}) == 3

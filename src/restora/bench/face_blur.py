@@ -5,7 +5,8 @@ Inputs: every test face (``Faces``, 34 aligned 256 px faces, sorted by file name
 to :data:`FACE_BLUR_RESOLUTION` (64 px, OpenCV area interpolation) and rounded to 8 bits:
 that is the reference. Face ``i`` of the sorted folder is blurred with its own kernel
 ``face_motion_kernels(count, 64, TEST_KERNEL_SEED)[i]`` (:mod:`restora.faces.motion_blur`:
-19 x 19 kernels, seeds disjoint from training) by :func:`~restora.faces.motion_blur.blur_face`
+19 x 19 kernels, seeds disjoint from training). The task ``face-motion-blur-128`` is the same
+at 128 px (37 x 37 kernels; the model must be a 128 px one; NIQE then works natively) by :func:`~restora.faces.motion_blur.blur_face`
 (reflect borders), then rounded to 8 bits. No noise is added and no random number is drawn,
 so inputs do not depend on ``--seed``, ``--limit`` or the order of a run. The record holds
 the kernel index and size. Scores: RGB PSNR/SSIM of the 8-bit output, no crop, no shift.
@@ -43,6 +44,7 @@ from restora.errors import InvalidParameterError, MissingResourceError
 __all__ = [
     "FACE_BLUR_TASK",
     "FACE_BLUR_RESOLUTION",
+    "FACE_BLUR_RESOLUTIONS",
     "FACE_FUSION_ENV",
     "FACE_FUSION_OUTPUTS",
     "FACE_BLUR_METHODS",
@@ -56,6 +58,8 @@ __all__ = [
 
 FACE_BLUR_TASK = "face-motion-blur"
 FACE_BLUR_RESOLUTION = 64
+#: face size (px) -> task name: the default task and its 128 px option
+FACE_BLUR_RESOLUTIONS: dict[int, str] = {64: FACE_BLUR_TASK, 128: f"{FACE_BLUR_TASK}-128"}
 FACE_FUSION_ENV = "RESTORA_FACE_FUSION"
 #: bench method -> the face-fusion output it reports
 FACE_FUSION_OUTPUTS: dict[str, str] = {"nafnet-face": "regression", "face-inversion": "inversion", "face-fusion": "fused"}
@@ -97,18 +101,23 @@ def _collect(folder: Any) -> list[tuple[Any, dict[str, Any]]]:
     return [(p, {"index": i, "count": len(files)}) for i, p in enumerate(files)]
 
 
-def _load(image: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
-    sharp, blurred, record = face_blur_pair(image, info["index"], count=info["count"])
-    return sharp, blurred, {}, record
+def _loader(resolution: int) -> Callable[..., tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]]:
+    def load(image: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
+        sharp, blurred, record = face_blur_pair(image, info["index"], count=info["count"], resolution=resolution)
+        return sharp, blurred, {}, record
+
+    return load
 
 
-def face_blur_samples(limit: int | None = None, dataset: str = "Faces") -> list[Any]:
+def face_blur_samples(limit: int | None = None, dataset: str = "Faces", resolution: int = FACE_BLUR_RESOLUTION) -> list[Any]:
     """The task's :class:`~restora.bench.tasks.Sample` s for the first ``limit`` faces of
-    ``dataset`` (a named set or a folder), as the bench makes them."""
+    ``dataset`` (a named set or a folder) at ``resolution`` (64 or 128 px), as the bench makes them."""
     from restora.bench.datasets import resolve_dataset
     from restora.io import read_image
+    from restora.validation import check_choice
 
-    task = TASKS[FACE_BLUR_TASK]
+    check_choice("resolution", int(resolution), tuple(FACE_BLUR_RESOLUTIONS))
+    task = TASKS[FACE_BLUR_RESOLUTIONS[int(resolution)]]
     ds = resolve_dataset(dataset, task, limit=limit)
     return [task.make_sample(np.asarray(read_image(p), np.float32), name=p.stem) for p in ds.images]
 
@@ -143,7 +152,8 @@ class FaceFusionRunner:
         self.model = loaded.model.to(device).eval()
         self.model.output = "all"
         self.device = device
-        self.resolution = int(loaded.card.args.get("resolution", FACE_BLUR_RESOLUTION)) if loaded.card.args else FACE_BLUR_RESOLUTION
+        enc = getattr(self.model, "encoder", None)  # the model's face size (the exporter's card args are empty)
+        self.resolution = int(getattr(enc, "resolution", 0) or (loaded.card.args or {}).get("resolution", FACE_BLUR_RESOLUTION))
         self.params = int(sum(p.numel() for p in self.model.parameters()))
         self._key: bytes | None = None
         self._out: dict[str, np.ndarray] = {}
@@ -156,6 +166,10 @@ class FaceFusionRunner:
         img = np.ascontiguousarray(np.asarray(image, np.float32))
         if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] != img.shape[1]:
             raise InvalidParameterError(f"face-fusion takes square RGB faces, got shape {img.shape}")
+        if img.shape[0] != self.resolution:
+            task = FACE_BLUR_RESOLUTIONS.get(self.resolution, "a matching task")
+            raise InvalidParameterError(f"face-fusion model {self.loaded.card.name!r} is for {self.resolution} px faces, "
+                                        f"got {img.shape[0]} px (use {task})")
         key = hashlib.sha1(img.tobytes() + str(img.shape).encode()).digest()
         if key != self._key:
             torch = self._torch
@@ -202,12 +216,16 @@ def _unused_degrade(reference: np.ndarray, rng: np.random.Generator):  # pairing
 
 
 def face_blur_tasks() -> list[BenchTask]:
-    """The tasks of this module (added to :data:`restora.bench.tasks.TASKS` on import)."""
+    """The tasks of this module (added to :data:`restora.bench.tasks.TASKS` on import):
+    ``face-motion-blur`` (64 px) and ``face-motion-blur-128``."""
+    from restora.faces.motion_blur import face_kernel_size
+
     return [
         BenchTask(
-            name=FACE_BLUR_TASK,
+            name=name,
             kind="face-deblur",
-            description="aligned faces at 64 px, each blurred by its own test camera-shake kernel (19x19, "
+            description=f"aligned faces at {res} px, each blurred by its own test camera-shake kernel "
+            f"({face_kernel_size(res)}x{face_kernel_size(res)}, "
             "restora.faces.motion_blur, TEST_KERNEL_SEED), 8-bit; methods input, nafnet-face (x_R), face-inversion (x_G), "
             "face-fusion (fused) of one face-fusion model; RGB PSNR/SSIM on 8-bit output, id_sim/id_dist with dlib",
             datasets=("Faces",),
@@ -216,10 +234,11 @@ def face_blur_tasks() -> list[BenchTask]:
             prepare=_identity,
             degrade=_unused_degrade,
             scoring=Scoring(crop=0, y_channel=False, round_to_uint8=True),
-            parameters={"resolution": FACE_BLUR_RESOLUTION, "degradation": "face_motion_blur", "kernel_seed": "TEST_KERNEL_SEED"},
+            parameters={"resolution": res, "degradation": "face_motion_blur", "kernel_seed": "TEST_KERNEL_SEED"},
             methods=FACE_BLUR_METHODS,
-            pairing=Pairing(collect=_collect, load=_load),
+            pairing=Pairing(collect=_collect, load=_loader(res)),
         )
+        for res, name in FACE_BLUR_RESOLUTIONS.items()
     ]
 
 
