@@ -77,13 +77,14 @@ def test_tiny_model_runs_through_the_task(samples, monkeypatch, tmp_path):
     monkeypatch.setenv(FACE_FUSION_ENV, str(path))
     _runner.cache_clear()
     methods = ["input", "nafnet-face", "face-inversion", "face-fusion"]
-    res = run_benchmark(methods, FACE_BLUR_TASK, limit=2, metrics=("psnr", "ssim"), progress=False,
+    res = run_benchmark(methods, FACE_BLUR_TASK, limit=2, metrics=("psnr", "ssim", "niqe_x2"), progress=False,
                         published=False, strict=True)
     _runner.cache_clear()
     for m in methods:
         row = res.row(m, "Faces")
         assert row.error is None and row.n_images == 2
         assert np.isfinite(row.scores["psnr"]) and 0 < row.scores["ssim"] <= 1
+        assert np.isfinite(row.scores["niqe_x2"])  # NIQE of the 2x upsample scores 64 px faces
     # input row scores the blurred face itself
     from restora.metrics import psnr
 

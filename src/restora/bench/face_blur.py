@@ -21,10 +21,10 @@ result. Missing model: :class:`MissingResourceError`.
 
 Metrics: ``psnr``, ``ssim``, and, with dlib installed, the identity metrics ``id_sim`` /
 ``id_dist`` (:mod:`restora.metrics.identity`). NIQE needs a 96 x 96 patch, so the bench's
-``niqe`` cannot score 64 px faces; ``benchmarks/face_fusion_grid.py`` reports
-:func:`niqe_upsampled` (NIQE of the 2x bicubic upsample, 128 px: comparable between methods
-here, not with NIQE published at native resolution) and the set-level identity Fréchet
-distance (:func:`restora.metrics.identity.embedding_frechet_distance`, FID-like on identity
+``niqe`` cannot score 64 px faces: use ``niqe_x2`` (:mod:`restora.metrics.niqe_x2`, NIQE of the
+2x bicubic upsample: comparable between methods here, not with NIQE published at native
+resolution; ``niqe`` works on ``face-motion-blur-128``). ``benchmarks/face_fusion_grid.py`` adds
+the set-level identity Fréchet distance (:func:`restora.metrics.identity.embedding_frechet_distance`, FID-like on identity
 embeddings, not FID).
 """
 
@@ -244,16 +244,11 @@ def face_blur_tasks() -> list[BenchTask]:
 
 def niqe_upsampled(image: np.ndarray, factor: int = 2) -> float:
     """NIQE of ``image`` upsampled ``factor`` x (bicubic, clipped, 8-bit): NIQE needs a 96 x 96
-    patch, which a 64 px face lacks. Comparable between methods, not with native-size NIQE."""
-    import cv2
+    patch, which a 64 px face lacks. Comparable between methods, not with native-size NIQE.
+    (:func:`restora.metrics.niqe_x2.niqe_upsampled`; the bench metric is ``niqe_x2``.)"""
+    from restora.metrics.niqe_x2 import niqe_upsampled as _niqe_up
 
-    from restora.metrics import niqe
-
-    img = np.asarray(image, np.float32)
-    up = cv2.resize(img, (img.shape[1] * factor, img.shape[0] * factor), interpolation=cv2.INTER_CUBIC)
-    if up.ndim == 2:
-        up = up[:, :, None]
-    return float(niqe(quantize(up)))
+    return _niqe_up(image, factor)
 
 
 TASKS.update({t.name: t for t in face_blur_tasks()})

@@ -29,7 +29,7 @@ from restora.validation import as_image
 __all__ = ["ImageScore", "ResultRow", "BenchResult", "run_benchmark", "score_output", "align_to", "METRICS"]
 
 #: Metrics the harness can compute: name -> needs a reference.
-METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "lpips": True, "niqe": False, "id_sim": True, "id_dist": True}  # id_*: restora.metrics.identity (dlib)
+METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "lpips": True, "niqe": False, "id_sim": True, "id_dist": True, "niqe_x2": False}  # id_*: restora.metrics.identity (dlib); niqe_x2: metrics.niqe_x2
 WARMUP_SIZE = 64
 
 

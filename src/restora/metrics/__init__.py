@@ -24,6 +24,7 @@ from restora.metrics.fid import (
     load_fid_inception,
 )
 from restora.metrics.identity import id_dist, id_sim  # bench metrics id_sim/id_dist (dlib, imported lazily)
+from restora.metrics.niqe_x2 import niqe_x2  # bench metric niqe_x2: NIQE of the 2x upsample (64 px faces)
 from restora.metrics.lpips import LPIPS, LPIPS_FILES, load_lpips, lpips
 from restora.metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim
 from restora.metrics.niqe import NiqeModel, fit_niqe_model, load_niqe_model, niqe, niqe_features
@@ -69,4 +70,5 @@ __all__ = [
     "METRICS",
     "id_sim",
     "id_dist",
+    "niqe_x2",
 ]
