@@ -100,6 +100,12 @@ def test_tiny_model_runs_through_the_task(samples, monkeypatch, tmp_path):
     assert big.reference.shape == (128, 128, 3) and big.record["kernel_size"] == 37
     with pytest.raises(InvalidParameterError, match="64 px"):
         FaceFusionRunner(load_face_fusion(path)).outputs(big.degraded)
+    # each method runs its own branch; one shared forward gives the same three images
+    runner = FaceFusionRunner(load_face_fusion(path))
+    both = runner.outputs(s.degraded)
+    for which in ("regression", "inversion", "fused"):
+        np.testing.assert_allclose(runner.output(s.degraded, which), both[which], atol=1e-5)
+    assert runner.branch_params("regression") < runner.branch_params("inversion") < runner.branch_params("fused") == runner.params
     # the three learned rows are three different images of one model
     by = {m: [i.scores["psnr"] for i in res.images if i.method == m] for m in methods[1:]}
     assert len({tuple(v) for v in by.values()}) == 3

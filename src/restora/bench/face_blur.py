@@ -13,11 +13,13 @@ the kernel index and size. Scores: RGB PSNR/SSIM of the 8-bit output, no crop, n
 
 Methods (:data:`FACE_BLUR_METHODS`): ``input`` (the blurred face), and the three images of
 ONE exported ``face-fusion`` model (arch ``face-fusion``, ``.safetensors`` + ``.json`` card):
-``nafnet-face`` (the regression output x_R), ``face-inversion`` (the generative prior's
-x_G = G(E(x_R))) and ``face-fusion`` (the fused output). The model is the file named by the
-environment variable :data:`FACE_FUSION_ENV` (``RESTORA_FACE_FUSION``), else the zoo model
-``face-fusion``; it runs once per face with ``output="all"`` and the three methods share the
-result. Missing model: :class:`MissingResourceError`.
+``nafnet-face`` (the regression output x_R; the trainer freezes R after stage 1, so this is
+the stage-1 NAFNet), ``face-inversion`` (the generative prior's x_G = G(E(x_R))) and
+``face-fusion`` (the fused output). The model is the file named by the environment variable
+:data:`FACE_FUSION_ENV` (``RESTORA_FACE_FUSION``), else the zoo model ``face-fusion``. Each
+method computes only its own branch (so its time and parameter count are its own: R; R+E+G;
+all); :meth:`FaceFusionRunner.outputs` gives all three from one forward (grid script).
+Missing model: :class:`MissingResourceError`.
 
 Metrics: ``psnr``, ``ssim``, and, with dlib installed, the identity metrics ``id_sim`` /
 ``id_dist`` (:mod:`restora.metrics.identity`). NIQE needs a 96 x 96 patch, so the bench's
@@ -159,10 +161,27 @@ class FaceFusionRunner:
         self._out: dict[str, np.ndarray] = {}
         self._torch = torch
 
-    def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """``{"regression", "inversion", "fused"}`` images (H x W x 3 float32) for ``image``."""
-        import hashlib
+    def branch_params(self, which: str) -> int:
+        """Parameters that ``which`` (``regression``, ``inversion``, ``fused``) runs through."""
+        parts = {"regression": ("restorer",), "inversion": ("restorer", "encoder", "generator"),
+                 "fused": ("restorer", "encoder", "generator", "fusion")}[which]
+        return int(sum(p.numel() for name in parts for p in getattr(self.model, name).parameters()))
 
+    def output(self, image: np.ndarray, which: str) -> np.ndarray:
+        """One image of ``image``'s restoration, computing only what it needs (the bench's
+        per-method timing is then that branch's own: x_R = R(x); x_G = G(E(R(x))); fused all)."""
+        x = self._tensor(image)
+        m, torch = self.model, self._torch
+        with torch.inference_mode():
+            x_r = m.restorer(x)
+            if which == "regression":
+                y = x_r
+            else:
+                x_g = m.invert(x_r)
+                y = x_g if which == "inversion" else m.fusion(x_r, x_g)
+        return y[0].permute(1, 2, 0).float().cpu().numpy()
+
+    def _tensor(self, image: np.ndarray) -> Any:
         img = np.ascontiguousarray(np.asarray(image, np.float32))
         if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] != img.shape[1]:
             raise InvalidParameterError(f"face-fusion takes square RGB faces, got shape {img.shape}")
@@ -170,10 +189,17 @@ class FaceFusionRunner:
             task = FACE_BLUR_RESOLUTIONS.get(self.resolution, "a matching task")
             raise InvalidParameterError(f"face-fusion model {self.loaded.card.name!r} is for {self.resolution} px faces, "
                                         f"got {img.shape[0]} px (use {task})")
-        key = hashlib.sha1(img.tobytes() + str(img.shape).encode()).digest()
+        return self._torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device)
+
+    def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"regression", "inversion", "fused"}`` images (H x W x 3 float32) for ``image``,
+        from one forward pass (kept for the last image: the grid script's path)."""
+        import hashlib
+
+        x = self._tensor(image)
+        key = hashlib.sha1(np.ascontiguousarray(np.asarray(image, np.float32)).tobytes() + str(tuple(x.shape)).encode()).digest()
         if key != self._key:
             torch = self._torch
-            x = torch.from_numpy(img).permute(2, 0, 1)[None].to(self.device)
             with torch.inference_mode():
                 out = self.model(x)
             self._out = {name: getattr(out, attr)[0].permute(1, 2, 0).float().cpu().numpy()
@@ -194,10 +220,11 @@ def _factory(method: str) -> Callable[[str | None], BenchMethod]:
         runner = _runner(os.environ.get(FACE_FUSION_ENV) or None, device or "cpu")
 
         def restore(image: np.ndarray, **condition: Any) -> np.ndarray:
-            return runner.outputs(image)[which]
+            return runner.output(image, which)
 
-        restore.params = runner.params  # type: ignore[attr-defined]
-        return BenchMethod(name=method, restorer=restore, kind="neural", source="weights", params=runner.params,
+        params = runner.branch_params(which)
+        restore.params = params  # type: ignore[attr-defined]
+        return BenchMethod(name=method, restorer=restore, kind="neural", source="weights", params=params,
                            description=f"face-fusion output {which!r} ({runner.loaded.card.name})")
 
     return build
