@@ -156,3 +156,16 @@ def test_export_round_trip(chain, tmp_path):
     assert reg.card.arch == "nafnet" and reg.card.name == "nafnet-face"
     with torch.no_grad():
         assert torch.allclose(reg.model(t.val_inputs), t.nafnet(t.val_inputs), atol=1e-6)
+
+
+def test_partial_face_fusion_export_of_regression_run(chain, tmp_path):
+    from restora.zoo.store import load_file
+
+    root, faces = chain
+    with pytest.raises(ConfigError):
+        export_face_model(root / "reg", tmp_path / "f.safetensors", kind="face-fusion")
+    p = export_face_model(root / "reg", tmp_path / "f.safetensors", kind="face-fusion", partial=True)
+    loaded = load_file(p)
+    assert loaded.card.training["trained_networks"] == ["nafnet"] and "PARTIAL" in loaded.card.description
+    _, states = load_best(root / "reg")
+    assert all(torch.equal(loaded.model.restorer.state_dict()[k], v) for k, v in states["nafnet"].items())

@@ -529,7 +529,9 @@ class FaceFusionTrainer:
         return records
 
 
-def export_face_model(run: str | Path, path: str | Path, *, kind: str | None = None, description: str = "") -> Path:
+def export_face_model(
+    run: str | Path, path: str | Path, *, kind: str | None = None, description: str = "", partial: bool = False,
+) -> Path:
     """Write the best weights of a stage run as a zoo model (``.safetensors`` + card) at ``path``.
 
     ``kind``: ``"nafnet-face"`` (the regression net alone; any stage's run) or ``"face-fusion"``
@@ -551,18 +553,22 @@ def export_face_model(run: str | Path, path: str | Path, *, kind: str | None = N
         arch, task = "nafnet", "face-deblur"
         desc = description or f"NAFNet (width {cfg['nafnet']['width']}) deblurring {cfg['resolution']} px aligned faces (issue-19 regression branch)"
     elif kind == "face-fusion":
-        if meta["stage"] != "fusion":
-            raise ConfigError(f"{run}: face-fusion export needs a fusion-stage run, this one is {meta['stage']!r}")
+        if meta["stage"] != "fusion" and not partial:
+            raise ConfigError(f"{run}: face-fusion export needs a fusion-stage run, this one is {meta['stage']!r} (partial=True "
+                              "exports it with the later networks untrained)")
         model = create_model(
-            "face-fusion", resolution=int(cfg["resolution"]), nafnet=cfg["nafnet"], generator=meta["generator_args"],
+            "face-fusion", resolution=int(cfg["resolution"]), nafnet=cfg["nafnet"], generator=meta.get("generator_args") or {},
             encoder=cfg["encoder"], fusion=cfg["fusion"], output="fused",
         )
-        model.restorer.load_state_dict(states["nafnet"])  # type: ignore[union-attr]
-        model.encoder.load_state_dict(states["encoder"])  # type: ignore[union-attr]
-        model.generator.load_state_dict(states["generator"])  # type: ignore[union-attr]
-        model.fusion.load_state_dict(states["fusion"])  # type: ignore[union-attr]
+        parts = {"nafnet": model.restorer, "encoder": model.encoder, "generator": model.generator, "fusion": model.fusion}
+        for name, module in parts.items():
+            if name in states:
+                module.load_state_dict(states[name])  # type: ignore[union-attr]
         arch, task = "face-fusion", "face-deblur"
         desc = description or f"issue-19 face deblurring at {cfg['resolution']} px: NAFNet -> StyleGAN2 inversion -> fusion"
+        missing = [n for n in parts if n not in states]
+        if missing:
+            desc += f" (PARTIAL: {', '.join(missing)} untrained, random initialisation)"
     else:
         raise InvalidParameterError(f"kind must be nafnet-face or face-fusion, got {kind!r}")
     card = ModelCard(
@@ -571,6 +577,7 @@ def export_face_model(run: str | Path, path: str | Path, *, kind: str | None = N
             "trainer": "restora.train.face_fusion",
             "stage": meta["stage"],
             "step": meta["step"],
+            "trained_networks": sorted(states),
             "config": cfg,
             "data": {
                 "train": f"{cfg['data']} (all but the last {cfg['val_faces']} faces), {cfg['resolution']} px",
@@ -611,10 +618,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in --output")
     ap.add_argument("--export", default="", help="write the run's best weights as a zoo model at this path and exit")
     ap.add_argument("--kind", choices=("nafnet-face", "face-fusion"), default=None, help="export kind")
+    ap.add_argument("--partial", action="store_true", help="face-fusion export of an earlier stage (later networks untrained)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.export:
-        p = export_face_model(a.output, a.export, kind=a.kind)
+        p = export_face_model(a.output, a.export, kind=a.kind, partial=a.partial)
         print(f"exported {p}", flush=True)
         return
     cfg = FaceFusionConfig(
