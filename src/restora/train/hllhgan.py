@@ -50,6 +50,7 @@ __all__ = [
     "bicubic_down",
     "load_faces01",
     "split_faces",
+    "real_lr_set",
     "load_h2l",
     "load_l2h",
     "main",
