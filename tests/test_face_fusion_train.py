@@ -169,3 +169,17 @@ def test_partial_face_fusion_export_of_regression_run(chain, tmp_path):
     assert loaded.card.training["trained_networks"] == ["nafnet"] and "PARTIAL" in loaded.card.description
     _, states = load_best(root / "reg")
     assert all(torch.equal(loaded.model.restorer.state_dict()[k], v) for k, v in states["nafnet"].items())
+
+
+@pytest.mark.parametrize("stage", ["encoder", "fusion"])
+def test_later_stages_resume_bit_exact_without_init(chain, tmp_path, stage):
+    root, faces = chain
+    src = {"encoder": dict(prior=str(root / "prior"), init=str(root / "reg")), "fusion": dict(init=str(root / "enc"))}[stage]
+    full = FaceFusionTrainer(_cfg(tmp_path / "a", stage, steps=3, **src), images=faces).train()
+    FaceFusionTrainer(_cfg(tmp_path / "b", stage, steps=3, **src), images=faces).train(2)
+    # the frozen networks (and the prior's settings) travel with the checkpoint: no --init / --prior needed
+    t = FaceFusionTrainer(_cfg(tmp_path / "b", stage, steps=3), images=faces)
+    t.train()
+    assert [r["loss"] for r in read_log(tmp_path / "b" / "log.jsonl")] == [r["loss"] for r in full]
+    assert "init_states" in __import__("restora.train.checkpoint", fromlist=["x"]).load_checkpoint(
+        tmp_path / "b" / "checkpoints" / "step_0000003.json")[1]

@@ -289,7 +289,8 @@ class FaceFusionTrainer:
     def _load_init(self, saved: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
         cfg = self.cfg
         if saved is not None and "init_states" in saved:  # frozen parts travel with the checkpoint
-            return saved["init_meta"], saved["init_states"]
+            self._init_meta, self._init_states = saved["init_meta"], saved["init_states"]
+            return self._init_meta, self._init_states
         if not cfg.init:
             prev = "regression" if cfg.stage == "encoder" else "encoder"
             raise ConfigError(f"the {cfg.stage} stage needs --init: the {prev} stage's run folder")
