@@ -50,6 +50,7 @@ PROVIDER_MODULES = (
     "restora.classical.zssr",
     "restora.zoo.restorers",
     "restora.zoo.pnp",
+    "restora.sr3_restorer",
 )
 
 _REGISTRY: dict[str, RestorerInfo] = {}
