@@ -27,7 +27,7 @@ import torch
 from restora.atomic import atomic_write
 from restora.errors import ConfigError, MissingResourceError
 
-__all__ = ["pack", "unpack", "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint", "rng_state", "set_rng_state", "checkpoint_path"]
+__all__ = ["pack", "unpack", "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint", "rng_state", "set_rng_state", "checkpoint_path", "resume_checkpoint"]
 
 _NAME = re.compile(r"^step_(\d+)\.json$")
 
@@ -157,3 +157,20 @@ def latest_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
     """The newest checkpoint in ``folder`` (None if there is none)."""
     found = list_checkpoints(folder)
     return found[-1] if found else None
+
+
+def resume_checkpoint(
+    folder: str | os.PathLike[str], config: dict[str, Any], resumable: Any = (), *, resume: bool = True
+) -> tuple[int, dict[str, Any] | None]:
+    """``(step, state)`` of the newest checkpoint in ``folder`` (``(0, None)`` when there is
+    none or ``resume`` is False), refusing with :class:`ConfigError` when ``config`` differs
+    from the saved ``state["config"]`` in a key not listed in ``resumable``."""
+    found = latest_checkpoint(folder) if resume else None
+    if found is None:
+        return 0, None
+    step, saved = load_checkpoint(found)
+    old = dict(saved["config"])
+    diff = sorted(k for k in config if k not in resumable and json.dumps(config[k]) != json.dumps(old.get(k)))
+    if diff:
+        raise ConfigError(f"{found}: cannot resume with changed settings {', '.join(diff)} (use another --output)")
+    return step, saved

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from restora.errors import ConfigError, InvalidParameterError, MissingResourceError
 from restora.nn.hllhgan import HighToLow, LowToHigh, SNDiscriminator, hinge_d_loss, hinge_g_loss
-from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state, resume_checkpoint
 from restora.train.logs import RunLog
 
 __all__ = [
@@ -191,15 +191,7 @@ class HLLHTrainer:
             raise InvalidParameterError("batch must be >= 1 and steps >= 0")
         self.out = Path(cfg.output).expanduser()
         self.ckpt_dir = self.out / "checkpoints"
-        found = latest_checkpoint(self.ckpt_dir) if resume else None
-        saved: dict[str, Any] | None = None
-        self.step_count = 0
-        if found is not None:
-            self.step_count, saved = load_checkpoint(found)
-            old, new = dict(saved["config"]), dataclasses.asdict(cfg)
-            diff = sorted(k for k in new if k not in _RESUMABLE_CHANGES and json.dumps(new[k]) != json.dumps(old.get(k)))
-            if diff:
-                raise ConfigError(f"{found}: cannot resume with changed settings {', '.join(diff)} (use another --output)")
+        self.step_count, saved = resume_checkpoint(self.ckpt_dir, dataclasses.asdict(cfg), _RESUMABLE_CHANGES, resume=resume)
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
         faces = images if images is not None else load_faces01(cfg.data, 64)

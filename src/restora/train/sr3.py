@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from restora.errors import ConfigError, InvalidParameterError
 from restora.nn.sr3 import Diffusion, SR3UNet, upsample_condition
-from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state, resume_checkpoint
 from restora.train.logs import RunLog
 from restora.train.optim import EMA
 
@@ -81,15 +81,7 @@ class SR3Trainer:
             raise InvalidParameterError("batch must be >= 1, steps >= 0 and resolution divisible by 4 * scale")
         self.out = Path(cfg.output)
         self.ckpt_dir = self.out / "checkpoints"
-        found = latest_checkpoint(self.ckpt_dir) if resume else None
-        saved: dict[str, Any] | None = None
-        self.step_count = 0
-        if found is not None:
-            self.step_count, saved = load_checkpoint(found)
-            old, new = dict(saved["config"]), dataclasses.asdict(cfg)
-            diff = sorted(k for k in new if k not in _RESUMABLE_CHANGES and json.dumps(new[k]) != json.dumps(old.get(k)))
-            if diff:
-                raise ConfigError(f"{found}: cannot resume with changed settings {', '.join(diff)} (use another --output)")
+        self.step_count, saved = resume_checkpoint(self.ckpt_dir, dataclasses.asdict(cfg), _RESUMABLE_CHANGES, resume=resume)
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
         self.model = _build(cfg)
