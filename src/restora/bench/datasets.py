@@ -26,6 +26,8 @@ KNOWN_DATASETS: dict[str, tuple[str, str]] = {
     "PolyU": ("RGB pairs (real/mean)", "real-noise denoising"),
     "Levin": ("gray, 4 images x 8 kernels", "blind deblurring"),
     "Faces": ("RGB, aligned faces 256x256 (research-only)", "portrait and face restoration"),
+    "FacesLQ": ("RGB, real low-quality faces, no clean original", "no-reference views (deblur-real)"),
+    "RealSRSet": ("RGB, real low-quality photos, no clean original", "no-reference views (deblur-real)"),
 }
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "oracle_plan",
     "run_oracle",
     "restore_tasks",
+    "deblur_command_method",
     "summarize",
     "summary_markdown",
     "levin_kernel_calibration",
@@ -251,7 +252,8 @@ RESTORE_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {
     "fixed-deblur": _fixed("fixed-deblur", lambda im: ["deblur"], "always deblur (blind kernel estimate + deconvolution)"),
 }
 _POLYU_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {"none": _none_method("none"), "auto": _auto}
-def _deblur_command(device: str | None) -> BenchMethod:
+def deblur_command_method(device: str | None) -> BenchMethod:
+    """The bench method that runs exactly ``restora deblur IN OUT`` (blind, no options)."""
     def deblur(image: np.ndarray, **condition: Any) -> np.ndarray:
         from restora.pipeline.deblur import deblur_image
 
@@ -262,7 +264,7 @@ def _deblur_command(device: str | None) -> BenchMethod:
 
 _LEVIN_METHODS: dict[str, Callable[[str | None], BenchMethod]] = {
     "none": _none_method("none"),
-    "deblur-command": _deblur_command,
+    "deblur-command": deblur_command_method,
     "auto": _auto,
     "oracle": _levin_oracle,
     "fixed-deblur": _fixed("fixed-deblur", lambda im: ["deblur"], "always deblur (blind kernel estimate + deconvolution)"),

@@ -261,7 +261,7 @@ def run_benchmark(
     seed: int = 0,
     limit: int | None = None,
     device: str | None = "cpu",
-    metrics: Sequence[str] = ("psnr", "ssim"),
+    metrics: Sequence[str] | None = None,
     published: bool = True,
     warmup: bool = True,
     progress: bool = True,
@@ -271,7 +271,8 @@ def run_benchmark(
     task's default sets) and return a :class:`BenchResult`.
 
     ``seed`` seeds each image's degradation (see :func:`restora.bench.tasks.image_rng`);
-    ``limit`` keeps the first N images of each set; ``device`` is handed to neural
+    ``limit`` keeps the first N images of each set; ``metrics`` defaults to the task's
+    (PSNR and SSIM, NIQE on reference-free tasks); ``device`` is handed to neural
     restorers and selects how memory is measured. A restorer that raises on an image gets
     an ``error`` in its row for that dataset and is skipped for the rest of it (with
     ``strict=True`` the exception propagates). ``published`` appends the published
@@ -283,6 +284,14 @@ def run_benchmark(
     sets: list[BenchDataset] = [resolve_dataset(d, bench_task, limit=limit) for d in names]
     if len({s.name for s in sets}) != len(sets):
         raise InvalidParameterError(f"datasets must have distinct names; got {', '.join(s.name for s in sets)}")
+    metrics = tuple(metrics) if metrics else bench_task.default_metrics
+    if bench_task.reference_free:
+        needs_ref = [m for m in metrics if METRICS.get(m, True)]
+        if needs_ref:
+            raise InvalidParameterError(
+                f"{bench_task.name} has no clean references: metric(s) {', '.join(needs_ref)} need one; "
+                f"use no-reference metrics ({', '.join(m for m, ref in METRICS.items() if not ref)})"
+            )
     metric_fns = _metric_functions(metrics)
     resolved: list[BenchMethod] = resolve_methods(list(methods), bench_task, device=dev)
 

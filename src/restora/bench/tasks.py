@@ -129,6 +129,9 @@ class BenchTask:
     # task-specific methods (name -> factory(device) -> BenchMethod), e.g. restore-auto's "auto", "oracle"
     methods: dict[str, Callable[[str | None], Any]] = field(default_factory=dict)
     pairing: Pairing | None = None  # stored (degraded, clean) pairs instead of ``degrade``
+    # real degraded photos with no clean original: only no-reference metrics are defined
+    reference_free: bool = False
+    default_metrics: tuple[str, ...] = ("psnr", "ssim")
 
     def make_sample(self, image: np.ndarray, *, name: str, seed: int = 0) -> Sample:
         """The :class:`Sample` for one clean ``image`` (float32 H x W x C in [0, 1]) called
@@ -441,6 +444,7 @@ import restora.bench.portrait  # noqa: E402,F401  (registers portrait-pattern-no
 import restora.bench.enhance  # noqa: E402,F401  (registers dehaze-synthetic, exposure-synthetic)
 import restora.bench.blind_sr  # noqa: E402,F401  (registers sr-kernel-x2, sr-kernel-x4)
 import restora.bench.face_blur  # noqa: E402,F401  (registers face-motion-blur)
+import restora.bench.deblur_real  # noqa: E402,F401  (registers deblur-real)
 
 
 def list_tasks() -> list[BenchTask]:

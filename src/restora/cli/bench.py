@@ -58,7 +58,7 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default results/bench/<task>)."),
     published: bool = typer.Option(True, "--published/--no-published", help="Add published reference rows."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto (for neural methods)."),
-    metrics: str = typer.Option("psnr,ssim", "--metrics", help="Comma-separated metrics (psnr, ssim, lpips, niqe)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (psnr, ssim, lpips, niqe, niqe_x2, id_sim, id_dist; default: the task's, psnr,ssim or niqe)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     list_all: bool = typer.Option(False, "--list", help="List tasks, datasets and methods, then exit."),
 ) -> None:
@@ -87,7 +87,7 @@ def bench(
         seed=seed,
         limit=limit,
         device=device,
-        metrics=tuple(_split(metrics)),
+        metrics=tuple(_split(metrics)) or None,
         published=published,
         progress=progress,
     )
