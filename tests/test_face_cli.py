@@ -93,3 +93,41 @@ def test_cli_face_errors(args, message, face_png, tmp_path, capsys, monkeypatch)
     code, _, err = run(capsys, "restore", face_png, tmp_path / "o.png", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.png").exists()
+
+
+# --------------------------------------------------------------------------- the web page's face / portrait tasks
+def test_web_parse_options_face_tasks():
+    from restora.errors import InvalidParameterError
+    from restora.web.service import parse_options
+
+    assert parse_options("face").system == "face" and parse_options("portrait", scale="1").steps is None
+    for kwargs, message in [({"steps": "denoise"}, "give no steps or model"), ({"model": "nlm"}, "give no steps or model"),
+                            ({"scale": "2"}, "does not upscale")]:
+        with pytest.raises(InvalidParameterError, match=message):
+            parse_options("portrait", **kwargs)
+
+
+def test_web_face_tasks_run_the_installed_system(face_models, face_png, tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from restora.web import create_app
+
+    monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "cache"))
+    fusion, portrait = face_models
+    c = TestClient(create_app(RestorePipeline(device="cpu"), ui=False), raise_server_exceptions=False)
+    data = face_png.read_bytes()
+    r = c.post("/api/v1/restore", files={"image": ("f.png", data, "image/png")}, data={"task": "portrait"})
+    assert r.status_code == 422 and "task portrait needs the portrait-3stage model" in r.json()["error"]
+    assert c.get("/api/v1/models").json()["face_systems"]["portrait"]["installed"] is False
+    zoo.install(portrait, name="portrait-3stage")
+    r = c.post("/api/v1/restore", files={"image": ("f.png", data, "image/png")}, data={"task": "portrait"})
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(r.content)).size == (48, 48)
+    plan = r.headers["x-restora-plan"]
+    assert "portrait-3stage" in plan
+    assert c.get("/api/v1/models").json()["face_systems"]["portrait"]["installed"] is True

@@ -238,7 +238,8 @@ def test_plan_endpoint():
 def test_models_and_health():
     c = client(max_concurrency=2, queue_size=3)
     m = c.get("/api/v1/models").json()
-    assert m["tasks"] == ["auto", "jpeg", "denoise", "deblur", "dehaze", "exposure", "upscale"]
+    assert m["tasks"] == ["auto", "jpeg", "denoise", "deblur", "dehaze", "exposure", "upscale", "face", "portrait"]
+    assert m["face_systems"]["face"]["model"] == "face-fusion"
     assert "bicubic" in [x["name"] for x in m["methods"]["upscale"]]
     assert isinstance(m["models"], list)
     h = c.get("/api/v1/health").json()

@@ -434,9 +434,11 @@ TASKS: dict[str, BenchTask] = _build_tasks()
 
 
 def _add_restore_tasks() -> None:
-    from restora.bench.restore_auto import restore_tasks  # restore-auto, denoise-polyu, deblur-levin
+    from restora.bench.restore_auto import deblur_command_method, restore_tasks  # restore-auto, denoise-polyu, deblur-levin
 
     TASKS.update({t.name: t for t in restore_tasks()})
+    # what `restora deblur IN OUT` runs (blind: it ignores the kernel the task hands out)
+    TASKS["deblur-motion"].methods["deblur-command"] = deblur_command_method
 
 
 _add_restore_tasks()

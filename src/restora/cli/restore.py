@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from restora.errors import InvalidParameterError
+from restora.errors import InvalidParameterError, MissingResourceError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -68,33 +68,20 @@ def parse_tile(text: str) -> int | str | None:
         raise InvalidParameterError(f"--tile must be a number of pixels, 'auto' or 'none'; got {text!r}") from None
 
 
-#: ``--face`` / ``--portrait``: the zoo model each one runs and where its recipe is.
-FACE_MODELS = {
-    "face": ("face-fusion", "docs/face_prior.md"),
-    "portrait": ("portrait-3stage", "configs/cpu/portrait/README.md"),
-}
-
-
 def face_model(face: bool, portrait: bool, model: str | None) -> str | None:
     """The model ``--face`` / ``--portrait`` ask for (``--model`` names a file of that kind),
     or ``model`` when neither is given; a one-line error when the zoo lacks it."""
     if face and portrait:
         raise InvalidParameterError("--face and --portrait are two different face systems; give one")
-    if not (face or portrait):
+    if not (face or portrait) or model is not None:
         return model
-    name, recipe = FACE_MODELS["face" if face else "portrait"]
-    if model is not None:
-        return model
-    from restora.pipeline.methods import model_card
+    from restora.faces.restorer import face_system_model
 
-    if model_card(name) is None:
-        from restora.errors import MissingResourceError
-
-        raise MissingResourceError(
-            f"--{'face' if face else 'portrait'} needs the {name} model, which is not installed: train it ({recipe}) and "
-            f"`restora models install`, or give its weights with --model PATH"
-        )
-    return name
+    system = "face" if face else "portrait"
+    try:
+        return face_system_model(system, asked_by=f"--{system}")
+    except MissingResourceError as exc:
+        raise MissingResourceError(f"{exc}, or give its weights with --model PATH") from None
 
 
 def _pipeline_options(device: str, model: str | None, prefer: str, tile: str, time_budget: float, aligned: bool = False) -> dict[str, Any]:
@@ -282,11 +269,11 @@ def _restore_with_progress(src: Path, out: Path, written: Path, pipe: Any, *, ov
 def _face_checked(pipe: Any, face: bool, portrait: bool, model: str | None) -> Any:
     """``pipe``, after checking that a ``--model`` given with ``--face``/``--portrait`` is that system."""
     if face or portrait:
-        from restora.faces.restorer import AlignedFaceRestorer, PortraitRestorer
+        from restora.faces.restorer import FACE_SYSTEMS, AlignedFaceRestorer, PortraitRestorer
 
         want = AlignedFaceRestorer if face else PortraitRestorer
         if not isinstance(pipe.restorer(str(model)), want):
-            raise InvalidParameterError(f"--model {model} is not a {FACE_MODELS['face' if face else 'portrait'][0]} model")
+            raise InvalidParameterError(f"--model {model} is not a {FACE_SYSTEMS['face' if face else 'portrait'][0]} model")
     return pipe
 
 

@@ -22,7 +22,14 @@ import torch
 from restora.errors import InvalidParameterError
 from restora.faces.detect import FaceBox, detect_faces
 
-__all__ = ["PortraitRestorer", "AlignedFaceRestorer", "DETECTORS", "FACE_ARCHS", "face_restorer"]
+__all__ = ["PortraitRestorer", "AlignedFaceRestorer", "DETECTORS", "FACE_ARCHS", "FACE_SYSTEMS", "face_restorer", "face_system_model"]
+
+#: The two face systems (``restore --face`` / ``--portrait``, the web page's ``face`` /
+#: ``portrait`` tasks): system -> (the zoo model that runs it, where its training recipe is).
+FACE_SYSTEMS: dict[str, tuple[str, str]] = {
+    "face": ("face-fusion", "docs/face_prior.md"),
+    "portrait": ("portrait-3stage", "configs/cpu/portrait/README.md"),
+}
 
 #: ``detector`` choices: MTCNN on the step-1 image, the model's default (aligned-face) box,
 #: or no face (step 2 skipped).
@@ -161,3 +168,22 @@ def face_restorer(loaded: Any, *, device: str = "cpu", aligned: bool = False) ->
     if arch == "face-fusion":
         return AlignedFaceRestorer(loaded, device=device, mode="aligned" if aligned else "detect")
     raise InvalidParameterError(f"model architecture {arch!r} is not a face model ({', '.join(FACE_ARCHS)})")
+
+
+def face_system_model(system: str, *, asked_by: str | None = None) -> str:
+    """The installed zoo model that runs face ``system`` (a key of :data:`FACE_SYSTEMS`);
+    a one-line :class:`~restora.errors.MissingResourceError` naming ``asked_by`` (the option
+    or field that asked, default ``system``) when the zoo lacks it."""
+    if system not in FACE_SYSTEMS:
+        raise InvalidParameterError(f"unknown face system {system!r}; valid: {', '.join(FACE_SYSTEMS)}")
+    name, recipe = FACE_SYSTEMS[system]
+    from restora.pipeline.methods import model_card
+
+    if model_card(name) is None:
+        from restora.errors import MissingResourceError
+
+        raise MissingResourceError(
+            f"{asked_by or system} needs the {name} model, which is not installed: train it ({recipe}) and "
+            "`restora models install` it"
+        )
+    return name

@@ -178,7 +178,8 @@ class BodyLimitMiddleware:
 def models_catalogue() -> dict[str, Any]:
     """Tasks with their methods (from :mod:`restora.restorers`) and the zoo's models."""
     from restora.restorers import list_restorers
-    from restora.web.service import STEP_TASKS
+    from restora.faces.restorer import FACE_SYSTEMS
+    from restora.web.service import FACE_TASKS, STEP_TASKS
 
     methods: dict[str, list[dict[str, Any]]] = {}
     for step, task in STEP_TASKS.items():
@@ -204,8 +205,11 @@ def models_catalogue() -> dict[str, Any]:
             )
     except RestoraError as exc:  # a broken cache should not take the listing down
         log.warning("model zoo listing failed: %s", exc)
+    installed = {m["name"] for m in models}
+    systems = {t: {"model": FACE_SYSTEMS[t][0], "installed": FACE_SYSTEMS[t][0] in installed} for t in FACE_TASKS}
     return {
-        "tasks": ["auto", *STEP_TASKS],
+        "tasks": ["auto", *STEP_TASKS, *FACE_TASKS],
+        "face_systems": systems,
         "methods": methods,
         "models": models,
         "scales": [1, 2, 3, 4],
@@ -279,7 +283,7 @@ def build_router(service: RestoreService, *, max_upload_bytes: int) -> APIRouter
     async def restore(
         request: Request,
         image: UploadFile | None = File(None, description="The image (PNG, JPEG, TIFF, WebP or BMP)"),
-        task: str | None = Form(None, description="auto | denoise | jpeg | deblur | upscale"),
+        task: str | None = Form(None, description="auto | denoise | jpeg | deblur | dehaze | exposure | upscale | face | portrait"),
         steps: str | None = Form(None, description="Comma list, e.g. 'denoise:nlm,upscale:bicubic'"),
         scale: str | None = Form(None, description="1, 2, 3 or 4"),
         model: str | None = Form(None, description="A method/model name from /api/v1/models"),

@@ -26,6 +26,7 @@ __all__ = [
     "SCALES",
     "STEP_NAMES",
     "TASKS",
+    "FACE_TASKS",
     "RestoreOptions",
     "RestoreService",
     "Restored",
@@ -52,8 +53,10 @@ def estimate_job_bytes(width: int, height: int, channels: int, scale: int | None
     return 4 * max(1, int(channels)) * (2 * pin + 2 * pin * s * s)
 
 
-#: Choices of the ``task`` field; ``auto`` lets the planner decide.
-TASKS = ("auto", "denoise", "jpeg", "deblur", "dehaze", "exposure", "upscale")
+#: Choices of the ``task`` field; ``auto`` lets the planner decide; ``face`` / ``portrait``
+#: run a face system (:data:`restora.faces.restorer.FACE_SYSTEMS`) on the whole image.
+TASKS = ("auto", "denoise", "jpeg", "deblur", "dehaze", "exposure", "upscale", "face", "portrait")
+FACE_TASKS = ("face", "portrait")
 #: Pipeline step names, in the order they run (the pipeline's own).
 STEP_NAMES = STEP_ORDER
 #: Step name -> restorer task in :mod:`restora.restorers`.
@@ -65,12 +68,14 @@ _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """Checked request options: ``steps`` for the pipeline (None: plan automatically)."""
+    """Checked request options: ``steps`` for the pipeline (None: plan automatically);
+    ``system``: a face system (``face`` | ``portrait``) that runs instead of the planner."""
 
     steps: tuple[str, ...] | None = None
     scale: int | None = None
     format: str = "png"
     quality: int = 95
+    system: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -110,7 +115,8 @@ def parse_options(
     :class:`InvalidParameterError` with a one-line message naming the field.
 
     ``task`` (auto | denoise | jpeg | deblur | dehaze | exposure | upscale) and ``model`` (a method name from
-    ``GET /api/v1/models``) make one step; ``steps`` (e.g. ``"denoise:nlm,upscale:bicubic"``)
+    ``GET /api/v1/models``) make one step; ``face`` / ``portrait`` run that face system on the
+    whole image (no ``steps``, ``model`` or upscaling with them); ``steps`` (e.g. ``"denoise:nlm,upscale:bicubic"``)
     gives the whole list and overrides ``task``. ``scale`` is 1-4 (1: no upscaling; the
     ``upscale`` task defaults to 2). ``format`` is png | jpeg | webp, ``quality`` 1-100.
     """
@@ -144,6 +150,12 @@ def parse_options(
     method = (model or "").strip()
     if method.lower() == "auto":
         method = ""
+    if task_name in FACE_TASKS:
+        if (steps or "").strip() or method:
+            raise InvalidParameterError(f"task {task_name} runs its own model: give no steps or model with it")
+        if n_scale not in (None, 1):
+            raise InvalidParameterError(f"task {task_name} does not upscale: scale must be 1; got {scale!r}")
+        return RestoreOptions(format=fmt, quality=q, system=task_name)
     step_list: list[str] | None = None
     names: dict[str, str] | None = None
     if steps is not None and steps.strip():
@@ -277,6 +289,7 @@ class RestoreService:
         self.max_job_bytes = int(max_job_bytes)
         self.queue = queue
         self.started = time.time()
+        self._systems: dict[str, Any] = {}  # face system -> its pipeline, built on first use
 
     # ----------------------------------------------------------------- internals
 
@@ -300,9 +313,22 @@ class RestoreService:
                 "per restoration; send a smaller image or a smaller scale"
             )
 
+    def pipeline_for(self, options: RestoreOptions) -> Any:
+        """The pipeline that serves ``options``: the app's own, or (``options.system``) a
+        pipeline forced to that face system's zoo model, built once and kept."""
+        if options.system is None:
+            return self.pipeline
+        if options.system not in self._systems:
+            from restora.faces.restorer import face_system_model
+            from restora.pipeline import RestorePipeline
+
+            model = face_system_model(options.system, asked_by=f"task {options.system}")
+            self._systems[options.system] = RestorePipeline(device=getattr(self.pipeline, "device", "cpu"), model=model)
+        return self._systems[options.system]
+
     def _plan(self, image: np.ndarray, path: Path | None, options: RestoreOptions) -> Any:
         steps = list(options.steps) if options.steps is not None else None
-        return self.pipeline.plan(image, path=path, scale=options.scale, steps=steps)
+        return self.pipeline_for(options).plan(image, path=path, scale=options.scale, steps=steps)
 
     def _with_upload(self, data: bytes, filename: str | None, work: Any) -> Any:
         """Decode ``data`` in a private temp folder and call ``work(upload, path)`` there,
@@ -370,7 +396,7 @@ class RestoreService:
         t0 = time.perf_counter()
         plan = self._plan(image, path, options)
         t1 = time.perf_counter()
-        result = self.pipeline.run(image, plan)
+        result = self.pipeline_for(options).run(image, plan)
         t2 = time.perf_counter()
         out = np.asarray(result.image, dtype=np.float32)
         result.image = out[:, :, None] if out.ndim == 2 else out
