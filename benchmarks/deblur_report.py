@@ -32,23 +32,29 @@ import numpy as np
 INPUT_NAMES = ("none", "input")
 
 
-def _rows(folder: Path) -> tuple[str, dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """``(task, summary per method, per-image PSNR per method)`` of one bench result folder."""
+def _rows(folder: Path) -> list[tuple[str, dict[str, dict[str, str]], dict[str, dict[str, dict[str, str]]], dict[str, str]]]:
+    """One ``(column group "task (dataset)", summary per method, per-image rows per method,
+    row kind per method)`` per dataset of one bench result folder."""
     result = json.loads((folder / "result.json").read_text())
-    summary: dict[str, dict[str, float]] = {}
-    with open(folder / "summary.csv") as fh:
-        for r in csv.DictReader(fh):
-            if r.get("source") != "measured" or r.get("error"):
-                continue
-            summary[r["method"]] = r
-    images: dict[str, dict[str, float]] = {}
-    with open(folder / "images.csv") as fh:
-        for r in csv.DictReader(fh):
-            images.setdefault(r["method"], {})[f"{r['dataset']}/{r['image']}"] = r
-    return result["task"], summary, images
+    kinds = {r["method"]: r.get("kind") or "" for r in result.get("rows", []) if not r.get("published")}
+    out = []
+    for dataset in result["datasets"]:
+        summary: dict[str, dict[str, str]] = {}
+        with open(folder / "summary.csv") as fh:
+            for r in csv.DictReader(fh):
+                if r.get("source") != "measured" or r.get("error") or r["dataset"] != dataset:
+                    continue
+                summary[r["method"]] = r
+        images: dict[str, dict[str, dict[str, str]]] = {}
+        with open(folder / "images.csv") as fh:
+            for r in csv.DictReader(fh):
+                if r["dataset"] == dataset:
+                    images.setdefault(r["method"], {})[r["image"]] = r
+        out.append((f"{result['task']} ({dataset})", summary, images, kinds))
+    return out
 
 
-def _blindness(method: str) -> str:
+def _blindness(method: str, kind: str = "") -> str:
     if method in INPUT_NAMES:
         return "-"
     if method.endswith(".safetensors"):
@@ -59,44 +65,66 @@ def _blindness(method: str) -> str:
         from restora.restorers import get_restorer_info
 
         info = get_restorer_info(method.removesuffix("+blind"))
-    except Exception:  # noqa: BLE001 - an unknown name: say nothing about it
-        return "?"
+    except Exception:  # noqa: BLE001 - not in the catalogue: a trained weights file (its row's kind says so)
+        return "blind (learned)" if kind == "neural" else "?"
     how = "blind" if info.blind or method.endswith("+blind") else "true kernel"
     return how + (" (learned)" if info.kind == "neural" else "")
 
 
 def merge(folders: list[Path]) -> str:
-    """The markdown ranking of every method over the given bench result folders."""
-    tasks = [_rows(f) for f in folders]
+    """The markdown ranking of every method over the given bench result folders; folders of
+    the same task share one group of columns (a method measured twice keeps its first run)."""
+    tasks: dict[str, tuple[dict, dict, dict]] = {}
+    for folder in folders:
+        for group, summary, images, kinds in _rows(folder):
+            s, im, k = tasks.setdefault(group, ({}, {}, {}))
+            for m in summary:
+                if m not in s:
+                    s[m], im[m], k[m] = summary[m], images.get(m, {}), kinds.get(m, "")
     methods: list[str] = []
-    for _, summary, _ in tasks:
+    kind_of: dict[str, str] = {}
+    for summary, _, kinds in tasks.values():
         methods += [m for m in summary if m not in methods]
+        kind_of.update({m: v for m, v in kinds.items() if v})
+
+    def has_niqe(summary: dict) -> bool:
+        return any(r.get("niqe") not in (None, "") for r in summary.values())
+
+    def has_psnr(summary: dict) -> bool:
+        return any(r.get("psnr") not in (None, "") for r in summary.values())
+
     head = ["method", "kernel"]
-    for task, summary, _ in tasks:
-        has_niqe = any(r.get("niqe") not in (None, "") for r in summary.values())
-        head += [f"{task} PSNR", "SSIM"] + (["NIQE"] if has_niqe else []) + ["gain dB", "worse", "s/img"]
+    for task, (summary, _, _) in tasks.items():
+        head += ([f"{task} PSNR", "SSIM"] if has_psnr(summary) else []) + (["NIQE" if has_psnr(summary) else f"{task} NIQE"] if has_niqe(summary) else [])
+        head += ["gain dB", "worse"] if has_psnr(summary) else []
+        head += ["s/img"]
 
     def cells(method: str) -> list[str]:
-        out = [f"`{Path(method).stem if method.endswith('.safetensors') else method}`", _blindness(method)]
-        for task, summary, images in tasks:
-            has_niqe = any(r.get("niqe") not in (None, "") for r in summary.values())
+        name = Path(method).stem if method.endswith(".safetensors") else method
+        out = [f"`{name}`", _blindness(method, kind_of.get(method, ""))]
+        for summary, images, _ in tasks.values():
+            psnr, niqe = has_psnr(summary), has_niqe(summary)
+            width = (4 if psnr else 0) + niqe + 1
             r = summary.get(method)
             if r is None:
-                out += ["-"] * (5 + has_niqe)
+                out += ["-"] * width
                 continue
-            base = next((images[m] for m in INPUT_NAMES if m in images), None)
             mine = images.get(method, {})
-            gains = [float(mine[k]["psnr"]) - float(base[k]["psnr"]) for k in mine if base and k in base]
-            worse = sum(g < -0.05 for g in gains)
             secs = np.mean([float(v["seconds"]) for v in mine.values()]) if mine else float("nan")
-            out += [f"{float(r['psnr']):.2f}", f"{float(r['ssim']):.4f}"]
-            if has_niqe:
+            if psnr:
+                out += [f"{float(r['psnr']):.2f}", f"{float(r['ssim']):.4f}"]
+            if niqe:
                 out.append(f"{float(r['niqe']):.2f}" if r.get("niqe") else "-")
-            out += [f"{np.mean(gains):+.2f}" if gains else "-", f"{worse}/{len(gains)}" if gains else "-", f"{secs:.2f}"]
+            if psnr:
+                base = next((images[m] for m in INPUT_NAMES if m in images), None)
+                gains = [float(mine[k]["psnr"]) - float(base[k]["psnr"]) for k in mine if base and k in base]
+                worse = sum(g < -0.05 for g in gains)
+                out += [f"{np.mean(gains):+.2f}" if gains else "-", f"{worse}/{len(gains)}" if gains else "-"]
+            out.append(f"{secs:.2f}")
         return out
 
-    first_task = tasks[0][1]
-    methods.sort(key=lambda m: -float(first_task[m]["psnr"]) if m in first_task else 0.0)
+    first = next(iter(tasks.values()))[0]
+    methods.sort(key=lambda m: -float(first[m]["psnr"]) if m in first and first[m].get("psnr") else 0.0)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cells(m)) + " |" for m in methods]
     return "\n".join(lines) + "\n"
