@@ -506,7 +506,9 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     ``a``, ``b`` of sigma^2 = a I + b per channel), ``jpeg_quality`` (float or ``None``),
     ``jpeg_source`` ("tables", "pixels" or ``None``), ``blur`` (:func:`estimate_blur` plus
     :func:`restora.classical.blur_detect.detect_blur`'s ``kind``, ``size_px``,
-    ``confidence`` and ``angle_deg``).
+    ``confidence`` and ``angle_deg``, and the spectral defocus fit of
+    :func:`restora.classical.defocus.estimate_defocus`: ``defocus_radius``,
+    ``defocus_evidence``, ``defocus_uniform``).
     """
     img = as_image(image, channels=(1, 2, 3, 4))
     if img.shape[2] in (2, 4):  # drop alpha
@@ -524,6 +526,8 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     nl = estimate_noise_level_function(img) if min(h, w) >= 16 else None
     blur = estimate_blur(img)
     found, uniform = _blur_of_halves(img) if min(h, w) >= 64 else (None, True)
+    if min(h, w) >= 64:
+        blur.update(_defocus_of_halves(img))
     if found is not None:
         blur["kind"] = found.kind
         blur["size_px"] = float(found.size_px)
@@ -572,6 +576,27 @@ def _blur_of_halves(img: np.ndarray) -> tuple[Any, bool]:
     sizes = [f.size_px for f in blurred]
     uniform = len(blurred) == 2 and max(sizes) <= 2.0 * max(min(sizes), 1e-6)
     return best, uniform
+
+
+def _defocus_of_halves(img: np.ndarray) -> dict[str, Any]:
+    """The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) of the
+    whole image, and whether both halves (split across the longer side) find the same disk
+    (radii within 30 %, each with evidence >= 4): a mis-focused shot is blurred alike
+    everywhere, depth of field only in part. Keys ``defocus_radius``, ``defocus_evidence``,
+    ``defocus_uniform``."""
+    from restora.classical.defocus import estimate_defocus
+
+    fit = estimate_defocus(img)
+    out: dict[str, Any] = {"defocus_radius": fit.radius, "defocus_evidence": round(fit.evidence, 2), "defocus_uniform": True}
+    h, w = img.shape[:2]
+    if fit.radius > 0 and min(h, w) >= 128:
+        halves = (img[:, : w // 2], img[:, w // 2 :]) if w >= h else (img[: h // 2], img[h // 2 :])
+        fits = [estimate_defocus(np.ascontiguousarray(x)) for x in halves]
+        radii = [f.radius for f in fits]
+        out["defocus_uniform"] = bool(
+            min(f.evidence for f in fits) >= 4.0 and min(radii) > 0 and max(radii) <= 1.3 * min(radii)
+        )
+    return out
 
 
 def _is_jpeg(path: str | os.PathLike[str]) -> bool:

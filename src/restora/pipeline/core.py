@@ -33,6 +33,11 @@ from restora.pipeline.methods import (
 from restora.pipeline.plan import (
     BLIND_DECONV_SIGMA,
     BLUR_MIN_SIZE_PX,
+    DEFOCUS_DECONV_SIGMA,
+    DEFOCUS_MAX_NOISE,
+    DEFOCUS_MIN_EVIDENCE,
+    DEFOCUS_MIN_RADIUS,
+    DEFOCUS_OVERRIDE_EVIDENCE,
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
     NOISE_SIGMA_THRESHOLD,
@@ -266,6 +271,15 @@ class RestorePipeline:
         blur_kind = blur.get("kind")
         blur_size = float(blur.get("size_px") or 0.0)
         noise_kind = (a.get("noise") or {}).get("kind") if isinstance(a.get("noise"), dict) else None
+        defocus_radius = float(blur.get("defocus_radius") or 0.0)
+        defocus_evidence = float(blur.get("defocus_evidence") or 0.0)
+        spectral_defocus = (
+            (blur_kind != "motion" or defocus_evidence >= DEFOCUS_OVERRIDE_EVIDENCE)
+            and defocus_radius >= DEFOCUS_MIN_RADIUS
+            and defocus_evidence >= DEFOCUS_MIN_EVIDENCE
+            and bool(blur.get("defocus_uniform", True))
+            and sigma <= DEFOCUS_MAX_NOISE
+        )
 
         wanted: dict[str, str] = {}
         if requested is not None:
@@ -287,7 +301,12 @@ class RestorePipeline:
                     )
                 else:
                     wanted["denoise"] = f"noise sigma {sigma:.1f} estimated > {NOISE_SIGMA_THRESHOLD:g}"
-            if blur_kind is not None:
+            if spectral_defocus:
+                wanted["deblur"] = (
+                    f"defocus blur: a disk of radius {defocus_radius:.1f} px fits the power spectrum "
+                    f"{defocus_evidence:.0f}x better than no blur, on both halves of the frame"
+                )
+            elif blur_kind is not None:
                 if blur_kind != "none" and blur_size >= BLUR_MIN_SIZE_PX and blur.get("uniform", True):
                     wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g}) across the whole frame"
             elif math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
@@ -342,16 +361,25 @@ class RestorePipeline:
             elif name == "deblur":
                 params = {"sigma": round(max(noise_left, 0.5), 2)}
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
-                if _needs_kernel(choice):
+                if _needs_kernel(choice) and spectral_defocus:
+                    if choice.kind != "neural":
+                        floor = BLIND_DECONV_SIGMA if ("jpeg" in wanted or "denoise" in wanted) else DEFOCUS_DECONV_SIGMA
+                        params["sigma"] = round(max(noise_left, floor), 2)
+                    params["defocus_radius"] = round(defocus_radius, 2)
+                    then = "plug-and-play deconvolution" if choice.kind == "neural" else "non-blind deconvolution"
+                    choice = Choice(choice.method, choice.kind, choice.why + f"; the fitted defocus disk, then {then}")
+                elif _needs_kernel(choice):
                     if choice.kind != "neural":  # plug-and-play floors its own level (PNP_MIN_SIGMA)
                         params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 
-                        params["kernel_size"] = kernel_support(blur_size)
+                        ks = kernel_support(blur_size)
                     else:
                         bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
-                        params["kernel_size"] = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
+                        ks = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
+                    # the blind estimate searches at most half the image's shorter side
+                    params["kernel_size"] = int(min(ks, (min(h, w) // 2 - 1) | 1))
                     then = "plug-and-play deconvolution" if choice.kind == "neural" else "non-blind deconvolution"
                     choice = Choice(choice.method, choice.kind, choice.why + f"; blur kernel estimated blindly (Cho & Lee) then {then}")
             elif name in ("dehaze", "exposure"):
@@ -520,6 +548,12 @@ class RestorePipeline:
             return self._apply(restorer, x, cond, scale=1, overlap=48, stage=step.name, progress=progress)
         if step.name == "deblur":
             cond = {"sigma": p.get("sigma")}
+            if "defocus_radius" in p and getattr(restorer, "engine", None) is None:
+                from restora.degrade.kernels import defocus_kernel
+
+                cond["kernel"] = defocus_kernel(float(p["defocus_radius"]))
+                ks = int(cond["kernel"].shape[0])
+                return self._apply(restorer, x, cond, scale=1, overlap=max(32, 3 * ks), stage=step.name, progress=progress)
             if "kernel_size" in p and getattr(restorer, "engine", None) is None:
                 from restora.classical.blind import estimate_kernel
 

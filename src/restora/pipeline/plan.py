@@ -82,6 +82,24 @@ BLUR_MIN_SIZE_PX = 5.0
 #: 27.68 / 28.06 / 27.99 dB (input 25.14) and a worst change of -9.42 / -3.58 / -1.51 / -0.54
 #: / +0.20 dB: 3 never made an image worse.
 BLIND_DECONV_SIGMA = 3.0
+#: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
+#: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
+#: the spectrum DEFOCUS_MIN_EVIDENCE times better than no blur, both halves of the frame agree,
+#: the blind kernel is not a motion path and the noise is at most DEFOCUS_MAX_NOISE levels.
+#: Measured on Kodak24/CBSD68/Set14: defocused photos (radius 1.5-6, noise 2 levels) give
+#: evidence 27-800 and radii within 0.1 px; sharp ones at most 7, at radius 0.8-1.0; motion
+#: blur 3-24 at about 1 px; Barbara's fine stripes hide a 1.5 px disk (evidence 1).
+DEFOCUS_MIN_RADIUS = 1.3
+DEFOCUS_MIN_EVIDENCE = 8.0
+DEFOCUS_MAX_NOISE = 12.0
+#: ... and when the blind kernel *is* a motion path, a disk must fit this much better than no
+#: blur (motion32 kernels on 16 CBSD68 photos: at most 13.5, always at radius <= 1.1; a
+#: defocused synthetic texture whose blind kernel read as motion: 448).
+DEFOCUS_OVERRIDE_EVIDENCE = 30.0
+#: Regularisation (noise sigma, 8-bit levels) of the deconvolution with the fitted disk: the
+#: fit is close to exact, so blur alone gets the oracle's 1.0; after a JPEG or denoise step
+#: the residual artifacts need BLIND_DECONV_SIGMA.
+DEFOCUS_DECONV_SIGMA = 1.0
 #: Gaussian-equivalent blur sigma in pixels (:func:`restora.classical.estimate.estimate_blur`)
 #: at or above which ``deblur`` runs without being asked. Sharp benchmark photos measure at
 #: most 0.87 (Set5, Set14, CBSD68, LIVE1: 30 images each); a Gaussian blur of sigma 2
