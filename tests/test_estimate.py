@@ -176,4 +176,12 @@ def test_analyse(tmp_path) -> None:
     assert rep["jpeg_quality"] == 60 and rep["jpeg_source"] == "tables"
     rgba = np.concatenate([decoded, np.ones_like(decoded[:, :, :1])], axis=2)
     rep = E.analyse(rgba)
-    assert rep["channels"] == 3 and rep["jpeg_source"] == "pixels" and abs(rep["jpeg_quality"] - 60) <= 3
+    assert rep["channels"] == 3 and rep["jpeg_source"] == "dct" and abs(rep["jpeg_quality"] - 60) <= 3
+
+
+def test_jpeg_quality_from_pixels_tells_proof_from_guess():
+    clean = _clean(256, 256)
+    decoded = np.asarray(Image.open(io.BytesIO(_jpeg_bytes(clean, 65))), np.float32)[:, :, None] / 255
+    q, evidence = E.jpeg_quality_from_pixels(decoded)
+    assert evidence == "dct" and abs(q - 65) <= 1
+    assert E.jpeg_quality_from_pixels(clean) == (None, None)

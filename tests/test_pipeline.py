@@ -388,3 +388,16 @@ def test_sample_images_are_small_and_match_their_description():
     # sigma 20 noise (clipped at 0/1): PSNR about 20*log10(255/20) = 22.1 dB, a bit higher after clipping
     assert 21.5 < psnr(noisy, clean) < 23.5
     assert "CC0" in (SAMPLES / "README.md").read_text()
+
+
+def test_decoded_jpeg_pixels_on_the_dct_lattice_are_trusted_like_tables(pipe, tmp_path):
+    img = clean_image(256, 256)
+    write_image(tmp_path / "q65.jpg", img, quality=65)
+    arr = read_image(tmp_path / "q65.jpg")  # the pixels alone, as a PNG saved from the JPEG
+    plan = pipe.plan(arr)
+    assert plan.analysis["jpeg_source"] == "dct"
+    step = plan.step("jpeg")
+    assert step is not None and abs(step.params["quality"] - 65) <= 1
+    assert "quantisation lattice" in step.reason
+    res = pipe.run(arr, plan)
+    assert not getattr(res.plan.step("jpeg"), "dropped", None)  # judged by its removal budget, not NIQE

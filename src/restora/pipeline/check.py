@@ -117,7 +117,7 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
         if deblur_next:
             return Verdict(True, f"removed {removed:.1f} levels before deblurring (NIQE {nb:.2f} -> {na:.2f} not judged on a blurred image)", scores)
         if trusted and name == "jpeg":
-            return Verdict(True, f"removed {removed:.1f} levels of JPEG artefacts the file's tables prove (NIQE {nb:.2f} -> {na:.2f} not judged)", scores)
+            return Verdict(True, f"removed {removed:.1f} levels of JPEG artefacts the quantisation tables prove (NIQE {nb:.2f} -> {na:.2f} not judged)", scores)
     if name == "deblur" and input_niqe is not None and input_niqe < nb and na > input_niqe + NIQE_MARGIN:
         return Verdict(False, f"NIQE {na:.2f} is above the original input's {input_niqe:.2f} (less natural)", scores)
     if na > nb + NIQE_MARGIN:

@@ -38,6 +38,7 @@ from restora.pipeline.plan import (
     DEFOCUS_MIN_EVIDENCE,
     DEFOCUS_MIN_RADIUS,
     DEFOCUS_OVERRIDE_EVIDENCE,
+    TRUSTED_JPEG_SOURCES,
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
     NOISE_SIGMA_THRESHOLD,
@@ -286,11 +287,12 @@ class RestorePipeline:
             for name in requested:
                 wanted[name] = "requested with steps"
         else:
-            from_tables = a.get("jpeg_source") == "tables"
+            from_tables = a.get("jpeg_source") in TRUSTED_JPEG_SOURCES
             limit = JPEG_QUALITY_THRESHOLD if from_tables else PIXEL_JPEG_QUALITY_THRESHOLD
             trusted = from_tables or h * w >= PIXEL_JPEG_MIN_PIXELS
             if quality is not None and trusted and quality < limit:
-                src = "the file's quantisation tables" if from_tables else f"estimated from 8x8 blockiness {a.get('blockiness', 0):.2f}"
+                src = {"tables": "the file's quantisation tables", "dct": "its DCT coefficients sit on the quantisation lattice"}.get(
+                    a.get("jpeg_source") or "", f"estimated from 8x8 blockiness {a.get('blockiness', 0):.2f}")
                 wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {limit}"
             residual = _residual_sigma(sigma, quality if "jpeg" in wanted else None)
             if residual > NOISE_SIGMA_THRESHOLD:
@@ -363,8 +365,11 @@ class RestorePipeline:
                 choice = self._choose(name, method_req, channels=channels, pixels=h * w)
                 if _needs_kernel(choice) and spectral_defocus:
                     if choice.kind != "neural":
-                        floor = BLIND_DECONV_SIGMA if ("jpeg" in wanted or "denoise" in wanted) else DEFOCUS_DECONV_SIGMA
-                        params["sigma"] = round(max(noise_left, floor), 2)
+                        # blur alone (noise under the denoise threshold: on a blurred photo the
+                        # estimate reads texture as noise): the oracle's level; after a JPEG or
+                        # denoise step their residue needs the blind floor
+                        cleaned = "jpeg" in wanted or "denoise" in wanted
+                        params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2) if cleaned else DEFOCUS_DECONV_SIGMA
                     params["defocus_radius"] = round(defocus_radius, 2)
                     then = "plug-and-play deconvolution" if choice.kind == "neural" else "non-blind deconvolution"
                     choice = Choice(choice.method, choice.kind, choice.why + f"; the fitted defocus disk, then {then}")
@@ -475,7 +480,7 @@ class RestorePipeline:
                 from restora.pipeline.check import judge_step
 
                 deblur_next = any(s.name == "deblur" for s in plan.steps[i + 1 :])
-                trusted = step.name == "jpeg" and plan.analysis.get("jpeg_source") == "tables"
+                trusted = step.name == "jpeg" and plan.analysis.get("jpeg_source") in TRUSTED_JPEG_SOURCES
                 def judge(result: np.ndarray) -> Any:
                     return judge_step(step.name, before, result, step.params, deblur_next=deblur_next, trusted=trusted,
                                       input_niqe=input_niqe)
