@@ -64,3 +64,18 @@ def test_restore_deblurs_a_defocused_photo_with_the_fitted_disk():
     assert plan.analysis["blur"]["defocus_uniform"] is True
     sharp_plan = pipe.plan(camera(natural(256, seed=2), None))
     assert sharp_plan.step("deblur") is None
+
+
+def test_deblur_command_default_uses_the_fitted_disk():
+    from restora.metrics import psnr
+    from restora.pipeline.deblur import deblur_image
+
+    clean = natural(256, seed=4)
+    blurred = camera(clean, defocus_kernel(3.0))
+    res = deblur_image(blurred)
+    assert res.method == "blind-defocus" and res.kernel.shape == defocus_kernel(3.0).shape
+    assert res.sigma == 1.0
+    ref = clean[:, :, None].astype(np.float32)
+    assert psnr(res.image[8:-8, 8:-8], ref[8:-8, 8:-8]) > psnr(blurred[8:-8, 8:-8], ref[8:-8, 8:-8]) + 2
+    moved = camera(clean, _line(11))
+    assert deblur_image(moved, method="blind", kernel_size=15).method == "blind"

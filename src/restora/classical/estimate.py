@@ -32,6 +32,7 @@ from restora.validation import as_image
 
 __all__ = [
     "analyse",
+    "defocus_of_halves",
     "blockiness",
     "estimate_blur",
     "estimate_jpeg_quality",
@@ -546,7 +547,7 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     blur = estimate_blur(img)
     found, uniform = _blur_of_halves(img) if min(h, w) >= 64 else (None, True)
     if min(h, w) >= 64:
-        blur.update(_defocus_of_halves(img))
+        blur.update(defocus_of_halves(img))
     if found is not None:
         blur["kind"] = found.kind
         blur["size_px"] = float(found.size_px)
@@ -597,7 +598,7 @@ def _blur_of_halves(img: np.ndarray) -> tuple[Any, bool]:
     return best, uniform
 
 
-def _defocus_of_halves(img: np.ndarray) -> dict[str, Any]:
+def defocus_of_halves(img: np.ndarray) -> dict[str, Any]:
     """The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) of the
     whole image, and whether both halves (split across the longer side) find the same disk
     (radii within 30 %, each with evidence >= 4): a mis-focused shot is blurred alike

@@ -13,7 +13,9 @@ Methods (``method=``):
   ``wiener``, ``rl`` (Richardson-Lucy), ``map`` (hyper-Laplacian MAP), ``map-tv``;
 * blind (the kernel is estimated, support ``kernel_size`` or fitted to the detected blur):
   ``blind`` (Cho & Lee style estimate, then ``map`` at a noise level of at least
-  ``BLIND_DECONV_SIGMA``, as ``restore``'s deblur step), ``blind-pnp`` (the same estimate,
+  ``BLIND_DECONV_SIGMA``, as ``restore``'s deblur step; when a defocus disk explains the
+  power spectrum of both halves of the photo, :func:`restora.classical.defocus.estimate_defocus`,
+  that disk instead, reported as ``blind-defocus``), ``blind-pnp`` (the same estimate,
   then ``pnp``), ``blind-vb`` (variational-Bayes estimate, then ``map``).
 
 ``restora deblur`` is a thin wrapper over :func:`deblur_image`.
@@ -45,6 +47,7 @@ class DeblurResult:
     method: str
     sigma: float
     sigma_source: str  # "given" | "estimated" | "estimated, at least N for a blind kernel"
+    # method "blind-defocus": the blind default found a defocus disk (kernel = that disk)
 
 
 def _has_prior() -> bool:
@@ -65,6 +68,21 @@ def resolve_method(method: str, has_kernel: bool) -> str:
     if has_kernel:
         return "pnp" if _has_prior() else "map"
     return "blind"
+
+
+def _fitted_defocus(img: np.ndarray) -> float | None:
+    """The radius of the defocus disk that fits ``img``'s power spectrum (both halves agreeing,
+    :data:`~restora.pipeline.plan.DEFOCUS_OVERRIDE_EVIDENCE` times better than no blur), or
+    None: then the blind estimate runs. The strict evidence keeps camera shake (Levin's set,
+    motion kernels: at most 13.5) on the free-form estimate."""
+    if min(img.shape[:2]) < 64:
+        return None
+    from restora.classical.estimate import defocus_of_halves
+    from restora.pipeline.plan import DEFOCUS_MIN_RADIUS, DEFOCUS_OVERRIDE_EVIDENCE
+
+    fit = defocus_of_halves(img)
+    ok = fit["defocus_radius"] >= DEFOCUS_MIN_RADIUS and fit["defocus_evidence"] >= DEFOCUS_OVERRIDE_EVIDENCE and fit["defocus_uniform"]
+    return float(fit["defocus_radius"]) if ok else None
 
 
 def deblur_image(
@@ -97,7 +115,17 @@ def deblur_image(
         s, source = float(sigma), "given"
     if not math.isfinite(s) or s < 0:
         raise InvalidParameterError(f"sigma must be a finite level >= 0; got {sigma}")
-    if name in BLIND_METHODS:
+    disk = _fitted_defocus(img) if name == "blind" and kernel_size is None else None
+    if disk is not None:  # a defocused photo: the disk that fits its spectrum, not a free-form estimate
+        from restora.degrade.kernels import defocus_kernel
+        from restora.pipeline.plan import BLIND_DECONV_SIGMA, DEFOCUS_DECONV_SIGMA, NOISE_SIGMA_THRESHOLD
+
+        k = defocus_kernel(disk)
+        name = "blind-defocus"
+        if source == "estimated":
+            s, source = ((DEFOCUS_DECONV_SIGMA, f"{DEFOCUS_DECONV_SIGMA:g}: blur alone") if s <= NOISE_SIGMA_THRESHOLD
+                         else (max(s, BLIND_DECONV_SIGMA), f"estimated, at least {BLIND_DECONV_SIGMA:g}"))
+    elif name in BLIND_METHODS:
         if kernel_size is None:
             from restora.classical.blur_detect import blind_kernel_size
 
@@ -130,6 +158,6 @@ def deblur_image(
         out = map_deconvolution(img, k, prior="tv", sigma=s)
     elif name == "map":
         out = map_deconvolution(img, k, prior="hyper-laplacian", sigma=s)
-    else:  # blind, blind-vb: MAP at the raised noise level, as restore's deblur step
+    else:  # blind, blind-vb, blind-defocus: MAP, as restore's deblur step
         out = map_deconvolution(img, k, prior="hyper-laplacian", sigma=s)
     return DeblurResult(np.asarray(out, np.float32), np.asarray(k, np.float64), name, s, source)
