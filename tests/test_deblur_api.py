@@ -81,3 +81,47 @@ def test_blind_vb_runs_through_the_api(pair):
     r = deblur_image(y[:96, :96], method="blind-vb", kernel_size=11)
     assert r.method == "blind-vb" and r.kernel.shape == (11, 11) and abs(float(r.kernel.sum()) - 1) < 1e-4
     assert np.isfinite(r.image).all() and r.sigma >= 3.0
+
+
+def _tiny_deblur_weights(tmp_path: Path, task: str = "deblur") -> Path:
+    import torch
+
+    from restora.nn.registry import create_model
+    from restora.zoo import ModelCard, save_model
+
+    torch.manual_seed(0)
+    model = create_model("deepdeblur", in_channels=1, features=8, blocks=1)
+    return save_model(model, tmp_path / f"tiny-{task}.safetensors",
+                      ModelCard(name=f"tiny-{task}", arch="deepdeblur", args={"in_channels": 1, "features": 8, "blocks": 1}, task=task, channels=1))
+
+
+def test_learned_runs_the_given_network_and_reports_no_kernel(tmp_path, pair):
+    from restora.zoo import load
+    from restora.zoo.restorers import NeuralRestorer
+
+    _, y, _ = pair
+    path = _tiny_deblur_weights(tmp_path)
+    r = deblur_image(y, method="learned", model=str(path))
+    expected = np.clip(NeuralRestorer(load(path))(y), 0, 1)
+    assert r.method == "learned" and r.kernel is None and r.image.shape == y.shape
+    np.testing.assert_allclose(r.image, expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="needs a model"):
+        deblur_image(y, method="learned")
+    with pytest.raises(InvalidParameterError, match="is a denoise model"):
+        deblur_image(y, method="learned", model=str(_tiny_deblur_weights(tmp_path, "denoise")))
+    with pytest.raises(InvalidParameterError, match="model= is for method learned"):
+        deblur_image(y, method="blind", model=str(path))
+
+
+def test_cli_learned_needs_model_and_model_needs_learned(tmp_path, pair):
+    _, y, _ = pair
+    src = tmp_path / "in.png"
+    write_image(src, y)
+    path = _tiny_deblur_weights(tmp_path)
+    r = CliRunner().invoke(app, ["deblur", str(src), str(tmp_path / "o.png"), "-m", "learned", "--model", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "(learned, " in r.output and (tmp_path / "o.png").is_file()
+    for args in (["-m", "learned"], ["--model", str(path)]):
+        r = CliRunner().invoke(app, ["deblur", str(src), str(tmp_path / "o2.png"), *args])
+        assert isinstance(r.exception, ConfigError) and "--model" in str(r.exception)
+    assert not (tmp_path / "o2.png").exists()

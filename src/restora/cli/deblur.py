@@ -7,7 +7,8 @@ then hyper-Laplacian MAP deconvolution) and ``pnp`` (plug-and-play with the ship
 as prior) when ``--kernel`` is given (a ``.npy`` array or an image, normalised to sum 1).
 Other known-kernel methods: wiener, rl (Richardson-Lucy), map (hyper-Laplacian MAP), map-tv;
 other blind ones: blind-pnp (estimate + plug-and-play), blind-vb (variational-Bayes
-estimate + MAP). A blind method can save
+estimate + MAP); ``learned`` runs a trained deblurring network given with ``--model`` (an
+installed zoo name or a ``.safetensors`` file). A blind method can save
 its kernel with ``--save-kernel`` (``.npy``, or an image scaled to its peak). ``--sigma`` is
 the noise level in 8-bit levels (estimated when omitted). Alpha is carried through.
 """
@@ -86,7 +87,8 @@ def save_kernel(path: Path, kernel: np.ndarray, overwrite: bool) -> None:
 def deblur_command(
     src: Path = typer.Argument(..., metavar="IN", help="Blurred image file."),
     dst: Path = typer.Argument(..., metavar="OUT", help="Output image file."),
-    method: str = typer.Option("auto", "--method", "-m", help="auto (pnp with --kernel, else blind) | pnp | wiener | rl | map | map-tv | blind | blind-pnp | blind-vb"),
+    method: str = typer.Option("auto", "--method", "-m", help="auto (pnp with --kernel, else blind) | pnp | wiener | rl | map | map-tv | blind | blind-pnp | blind-vb | learned"),
+    model: Optional[str] = typer.Option(None, "--model", help="learned: the deblurring network (installed name or .safetensors file)."),
     kernel: Optional[Path] = typer.Option(None, "--kernel", "-k", help="Blur kernel (.npy or image); known-kernel methods."),
     sigma: Optional[float] = typer.Option(
         None, "--sigma", min=0, max=255, help="Noise std in 8-bit levels (estimated when omitted)."),
@@ -97,9 +99,11 @@ def deblur_command(
 ) -> None:
     """Deblur IN into OUT: blind by default (kernel estimated), or with a known --kernel."""
     from restora import io as rio
-    from restora.pipeline.deblur import BLIND_METHODS, deblur_image, resolve_method
+    from restora.pipeline.deblur import BLIND_METHODS, LEARNED_METHOD, deblur_image, resolve_method
 
     name = resolve_method(method, kernel is not None)
+    if (model is not None) != (name == LEARNED_METHOD):
+        raise ConfigError(f"--model goes with --method {LEARNED_METHOD} (and only with it)")
     check_file_pair(src, dst, overwrite)
     if save_kernel_to is not None:
         if name not in BLIND_METHODS:
@@ -109,14 +113,18 @@ def deblur_command(
     img, info = rio.read_image_info(src)
     color, alpha = rio.split_alpha(img)
     t0 = time.perf_counter()
-    result = deblur_image(color, method=name, kernel=k, sigma=sigma, kernel_size=kernel_size, iterations=iterations)
+    result = deblur_image(color, method=name, kernel=k, sigma=sigma, kernel_size=kernel_size, iterations=iterations, model=model)
     seconds = time.perf_counter() - t0
     if save_kernel_to is not None:
         save_kernel(save_kernel_to, result.kernel, overwrite)
     rio.write_image(dst, rio.merge_alpha(result.image, alpha), overwrite=overwrite, info=info)
-    kh, kw = result.kernel.shape
+    if result.kernel is None:
+        what = f"{result.method}, {model}"
+    else:
+        kh, kw = result.kernel.shape
+        what = f"{result.method}, kernel {kh}x{kw}, sigma {result.sigma:.2f} {result.sigma_source}"
     console.print(
-        f"{src} -> {dst} ({result.method}, kernel {kh}x{kw}, sigma {result.sigma:.2f} {result.sigma_source}, {seconds:.2f} s)",
+        f"{src} -> {dst} ({what}, {seconds:.2f} s)",
         highlight=False,
         soft_wrap=True,
     )
