@@ -292,3 +292,21 @@ def test_faces_is_a_known_bench_set(data_dir):
 
     ds = resolve_dataset("Faces", TASKS["portrait-pattern-noise"], limit=2)
     assert ds.name == "Faces" and len(ds.images) == 2
+
+
+def test_comparison_figure_draws_one_row_per_face_with_its_boxes(tmp_path, rgb):
+    import matplotlib.image as mpimg
+
+    from restora.bench.portrait import comparison_figure
+
+    rows = [[("input", rgb), ("clean", rgb)], [("input", rgb[:, :, :1]), ("clean", rgb)]]
+    out = comparison_figure(rows, tmp_path / "sub" / "fig.png", boxes=[[(4, 4, 20, 20)], []], box_panels=(0,), dpi=40)
+    plain = comparison_figure(rows, tmp_path / "plain.png", dpi=40)
+
+    def green(path):
+        img = mpimg.imread(path)
+        return img, ((img[:, :, 1] > 0.8) & (img[:, :, 0] < 0.3) & (img[:, :, 2] < 0.3)).sum()
+
+    img, boxed = green(out)
+    assert img.shape[0] > img.shape[1] * 0.8  # two rows of two panels: about square
+    assert boxed > green(plain)[1] + 20  # the lime box is drawn

@@ -144,30 +144,33 @@ def portrait_tasks() -> list[BenchTask]:
     ]
 
 
-def comparison_figure(panels: Sequence[tuple[str, np.ndarray]], path: str | Path, *,
-                      boxes: Sequence[Sequence[float]] = (), box_panels: Sequence[int] = (), dpi: int = 100) -> Path:
-    """Save a row of labelled images (e.g. input / multistage / 3-stage / clean) to ``path``
-    (PNG), drawing ``boxes`` (``x1, y1, x2, y2``, e.g. the detected faces) on the panels
-    whose indices are in ``box_panels``."""
+def comparison_figure(rows: Sequence[Sequence[tuple[str, np.ndarray]]], path: str | Path, *,
+                      boxes: Sequence[Sequence[Sequence[float]]] = (), box_panels: Sequence[int] = (), dpi: int = 100) -> Path:
+    """Save a grid of labelled images to ``path`` (PNG): one row per face, e.g. input /
+    multistage / 3-stage / clean, drawing ``boxes[r]`` (``x1, y1, x2, y2``, the faces detected
+    in row ``r``) on the panels whose column indices are in ``box_panels``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3.3), squeeze=False)
-    for i, (title, img) in enumerate(panels):
-        ax = axes[0, i]
-        im = np.clip(np.asarray(img, np.float32), 0, 1)
-        ax.imshow(im[:, :, 0] if im.shape[2] == 1 else im, cmap="gray" if im.shape[2] == 1 else None, vmin=0, vmax=1)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-        if i in box_panels:
-            for x1, y1, x2, y2 in boxes:
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.5))
+    n = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(3 * n, 3.3 * len(rows)), squeeze=False)
+    for r, panels in enumerate(rows):
+        for i, (title, img) in enumerate(panels):
+            ax = axes[r, i]
+            im = np.clip(np.asarray(img, np.float32), 0, 1)
+            ax.imshow(im[:, :, 0] if im.shape[2] == 1 else im, cmap="gray" if im.shape[2] == 1 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            if i in box_panels and r < len(boxes):
+                for x1, y1, x2, y2 in boxes[r]:
+                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.5))
+        for ax in axes[r]:
+            ax.axis("off")
     fig.tight_layout()
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
