@@ -208,3 +208,41 @@ def test_denoising_before_a_deblur_is_judged_by_its_removal_budget(clean, monkey
     # the removal budget still holds: wiping the picture is refused even before a deblur
     flat = np.full_like(noisy, float(noisy.mean()))
     assert not judge_step("denoise", noisy, flat, {"sigma": 12.0}, deblur_next=True).keep
+
+
+def test_a_blind_kernel_that_does_not_confirm_the_measured_blur_is_dropped(clean, pipe):
+    """PolyU's soft camera JPEGs read as ~28 px 'motion' while the blind kernel came out a
+    4 px dot; deblurring them lost 1.3-4.6 dB against their references."""
+    from restora.pipeline.check import KERNEL_CONFIRM, judge_step
+
+    blurred = _motion(clean)
+    params = {"sigma": 3.0, "kernel_size": 43, "_blur_px": 28.0, "_kernel_px": 3.8}
+    v = judge_step("deblur", blurred, clean, params)
+    assert not v.keep and "does not confirm" in v.reason and v.scores == {"kernel_px": 3.8, "blur_px": 28.0}
+    agreeing = dict(params, _kernel_px=KERNEL_CONFIRM * 28.0 + 0.5)
+    assert "does not confirm" not in judge_step("deblur", blurred, clean, agreeing).reason
+    # the real run records both sizes, and on a true 15 px motion blur they agree
+    result = pipe.restore(blurred)
+    step = result.plan.step("deblur")
+    assert step.params["_kernel_px"] >= KERNEL_CONFIRM * step.params["_blur_px"] and not step.dropped
+
+
+def test_a_deblur_may_raise_niqe_more_than_other_steps(clean, monkeypatch):
+    """Restored edges raise NIQE as ringing does: CBSD68 260058 (NIQE +0.42, +3.7 dB) and
+    299086 (+1.85, +2.8 dB) lost good deblurs to the 0.3 margin of the other steps."""
+    import restora.metrics
+    from restora.pipeline.check import CHECK_SIDE, DEBLUR_NIQE_MARGIN, NIQE_MARGIN, _luma_crop, judge_step
+
+    blurred = _motion(clean)
+    sharp = _luma_crop(clean, CHECK_SIDE)
+
+    def rising_by(rise: float) -> None:  # a NIQE that scores the sharp image `rise` worse
+        monkeypatch.setattr(restora.metrics, "niqe", lambda x: 7.0 + (rise if np.array_equal(x, sharp) else 0.0))
+
+    rising_by(1.0)
+    assert 1.0 > NIQE_MARGIN and judge_step("deblur", blurred, clean, {"sigma": 3.0}).keep
+    assert not judge_step("exposure", blurred, clean).keep
+    # after a tables-trusted JPEG step the original input's NIQE still binds within NIQE_MARGIN
+    assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}, input_niqe=6.5).keep
+    rising_by(DEBLUR_NIQE_MARGIN + 0.5)
+    assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}).keep

@@ -380,6 +380,7 @@ class RestorePipeline:
                         from restora.classical.blur_detect import kernel_support
 
                         ks = kernel_support(blur_size)
+                        params["_blur_px"] = round(float(blur_size), 1)  # the run's kernel must confirm it (check.KERNEL_CONFIRM)
                     else:
                         bs = blur_sigma if math.isfinite(blur_sigma) and blur_sigma > 0 else 2.0
                         ks = int(min(35, max(9, 2 * math.ceil(3.0 * bs) + 1)))
@@ -568,6 +569,9 @@ class RestorePipeline:
                 y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
                 crop = x[y0 : y0 + side, x0 : x0 + side]
                 cond["kernel"] = estimate_kernel(crop, ks)
+                from restora.classical.blur_detect import kernel_extent
+
+                p["_kernel_px"] = round(kernel_extent(cond["kernel"]), 1)
                 return self._apply(restorer, x, cond, scale=1, overlap=3 * ks, stage=step.name, progress=progress)
             if getattr(restorer, "engine", None) is None and _is_blind(step.method):
                 # a blind classical method estimates its kernel from what it sees: whole image
