@@ -292,3 +292,22 @@ def test_pre_upsampling_model_exports_as_an_upscaler(tmp_path):
     assert out.shape == bic.shape and not np.allclose(ycc(out)[0], ycc(bic)[0], atol=1e-4)
     with pytest.raises(Exception, match="x2"):
         restorer(rgb, scale=3)
+
+
+def test_a_prefixed_partial_init_loads_one_sub_module(tmp_path):
+    """A trained face-vae-bridge starts portrait-3stage's face path (``model.init_prefix``)."""
+    from restora.errors import ConfigError
+    from restora.nn.registry import create_model
+    from restora.train.trainer import _load_weights
+    from restora.zoo import ModelCard, save_model
+
+    args = {"features": 8, "latent_channels": 4, "downs": 2, "bridge_features": 8, "bridge_blocks": 1}
+    bridge = create_model("face-vae-bridge", **args)
+    path = save_model(bridge, tmp_path / "bridge.safetensors", ModelCard(name="bridge", arch="face-vae-bridge", args=args, task="restore", channels=3))
+    system = create_model("portrait-3stage", features=8, growth=4, levels=2, face_features=8, latent_channels=4, bridge_features=8,
+                          bridge_blocks=1, n_orb=2, orb_cabs=1)
+    fresh = _load_weights(system, str(path), "model.init", partial=True, prefix="face.")
+    assert fresh and not any(k.startswith("face.") for k in fresh)  # the whole face path came from the bridge
+    assert states_equal({k[len("face."):]: v for k, v in system.state_dict().items() if k.startswith("face.")}, bridge.state_dict())
+    with pytest.raises(ConfigError, match="init_partial"):
+        _load_weights(system, str(path), "model.init", prefix="face.")

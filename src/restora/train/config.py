@@ -56,6 +56,9 @@ class ModelConfig:
     init: str | None = None  # weights to start from: zoo model name or .safetensors path
     init_partial: bool = False  # load only the tensors whose name and shape match (another scale)
     init_color_from_gray: bool = False  # ``init`` is a gray model: widen it to 3 channels first
+    # ``init`` holds one sub-module's weights: its tensor names get this prefix (e.g. "face."
+    # loads a trained face-vae-bridge into portrait-3stage's face path); needs init_partial
+    init_prefix: str | None = None
     multi_output: bool = True  # supervise every output of forward_stages / forward_scales
     output_weights: list[float] | None = None  # loss weight per output (default: 1 each)
 

@@ -121,13 +121,15 @@ def _hardware(device: torch.device, world: int) -> dict[str, Any]:
     return hw
 
 
-def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = False, color_from_gray: Any = None) -> list[str]:
+def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = False, color_from_gray: Any = None,
+                  prefix: str | None = None) -> list[str]:
     """Initialise ``module`` from a zoo model name or a ``.safetensors`` file.
 
     Strict unless ``partial``: then only tensors whose name and shape match are loaded (a x2
     model's body starting a x4 run) and the names left at their fresh initialisation are
     returned. A partial load that matches nothing is an error. ``color_from_gray``: a
-    function widening a gray state dict to 3 channels, applied before loading.
+    function widening a gray state dict to 3 channels, applied before loading. ``prefix``:
+    the source is one sub-module's weights; its tensor names are prefixed first (partial only).
     """
     from restora import zoo
 
@@ -138,6 +140,10 @@ def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = 
         state = load_file(str(p))
     else:
         state = zoo.load(source).model.state_dict()
+    if prefix:
+        if not partial:
+            raise ConfigError(f"config key '{what}_prefix' loads a sub-module: set model.init_partial: true as well")
+        state = {prefix + k: v for k, v in state.items()}
     if color_from_gray is not None:
         try:
             state = color_from_gray(state)
@@ -226,7 +232,8 @@ class Trainer:
                 widen = get_arch(cfg.model.arch).color_from_gray
                 if widen is None:
                     raise ConfigError(f"config key 'model.init_color_from_gray': architecture {cfg.model.arch} cannot be widened from gray")
-            self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial, color_from_gray=widen)
+            self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial, color_from_gray=widen,
+                                               prefix=cfg.model.init_prefix)
         d = self.desc
         if cfg.data.channels is None:
             cfg.data.channels = d.in_channels  # type: ignore[assignment]
