@@ -246,3 +246,22 @@ def test_a_deblur_may_raise_niqe_more_than_other_steps(clean, monkeypatch):
     assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}, input_niqe=6.5).keep
     rising_by(DEBLUR_NIQE_MARGIN + 0.5)
     assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}).keep
+
+
+def test_mild_gaussian_softness_is_not_deblurred_but_real_gaussian_blur_is(clean, pipe, monkeypatch):
+    """A camera's native softness (PolyU JPEGs read as 5 px Gaussian blur, no defocus disk)
+    lost 3.8-4.9 dB when deblurred blind; a sigma-2 Gaussian blur gains from it."""
+    import cv2
+
+    from restora.pipeline.plan import CAMERA_SOFTNESS_PX
+
+    soft = {"kind": "gaussian", "size_px": CAMERA_SOFTNESS_PX - 1.5, "sigma": 1.25, "uniform": True,
+            "defocus_radius": 1.1, "defocus_evidence": 3.0, "defocus_uniform": True}
+    analysis = pipe.analyse(clean)
+    monkeypatch.setattr(pipe, "analyse", lambda img, path=None: {**analysis, "noise_sigma": 0.0, "jpeg_quality": None, "blur": soft})
+    assert pipe.plan(clean).step("deblur") is None
+    monkeypatch.undo()
+    blurred = _q8(np.stack([cv2.GaussianBlur(clean[:, :, c], (0, 0), 2.0) for c in range(3)], -1))
+    plan = pipe.plan(blurred)
+    assert plan.analysis["blur"]["kind"] == "gaussian" and plan.analysis["blur"]["size_px"] >= CAMERA_SOFTNESS_PX
+    assert plan.step("deblur") is not None

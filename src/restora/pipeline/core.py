@@ -33,6 +33,7 @@ from restora.pipeline.methods import (
 from restora.pipeline.plan import (
     BLIND_DECONV_SIGMA,
     BLUR_MIN_SIZE_PX,
+    CAMERA_SOFTNESS_PX,
     DEFOCUS_DECONV_SIGMA,
     DEFOCUS_MAX_NOISE,
     DEFOCUS_MIN_EVIDENCE,
@@ -309,7 +310,8 @@ class RestorePipeline:
                     f"{defocus_evidence:.0f}x better than no blur, on both halves of the frame"
                 )
             elif blur_kind is not None:
-                if blur_kind != "none" and blur_size >= BLUR_MIN_SIZE_PX and blur.get("uniform", True):
+                softness = blur_kind == "gaussian" and blur_size < CAMERA_SOFTNESS_PX  # not damage (plan.py)
+                if blur_kind != "none" and not softness and blur_size >= BLUR_MIN_SIZE_PX and blur.get("uniform", True):
                     wanted["deblur"] = f"{blur_kind} blur of about {blur_size:.0f} px detected (>= {BLUR_MIN_SIZE_PX:g}) across the whole frame"
             elif math.isfinite(blur_sigma) and blur_sigma >= BLUR_STRONG_THRESHOLD:
                 wanted["deblur"] = f"strong blur: Gaussian-equivalent sigma {blur_sigma:.1f} px >= {BLUR_STRONG_THRESHOLD:g}"
