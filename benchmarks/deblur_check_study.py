@@ -27,13 +27,14 @@ POLYU_PLANS = Path("benchmarks/results/restore-polyu-s27/images.json")
 
 
 def _aligned_psnr(ref: np.ndarray, x: np.ndarray, shift: int) -> float:
+    """PSNR of the 8-bit ``x`` against ``ref`` as the bench scores blurred images: moved by the
+    best integer shift up to ``shift`` px (:func:`restora.bench.runner.align_to`), border cropped."""
+    from restora.bench.runner import align_to
     from restora.metrics import psnr
 
+    q = align_to(np.round(np.clip(x, 0, 1) * 255) / 255, ref, shift)
     h, w = ref.shape[:2]
-    q = np.round(np.clip(x, 0, 1) * 255) / 255
-    r = ref[shift : h - shift, shift : w - shift]
-    return max(psnr(r, q[shift + dy : h - shift + dy, shift + dx : w - shift + dx])
-               for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1))
+    return psnr(ref[shift : h - shift, shift : w - shift], q[shift : h - shift, shift : w - shift])
 
 
 def _items(datasets: list[str]) -> list[tuple[str, str, np.ndarray, np.ndarray, int, str | None]]:
