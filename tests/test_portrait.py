@@ -206,6 +206,25 @@ def test_portrait_face_step_follows_the_boxes():
         assert seen == [torch.Size([1, 3, 48, 64])]
 
 
+def test_portrait_gated_full_resolution_face_step_starts_at_the_identity_and_learns():
+    torch.manual_seed(0)
+    m = Portrait3Stage(**TINY, face_residual=True, face_full_res=True, face_gate=True)
+    x = torch.rand(1, 3, 48, 64)
+    s1, s2, s3 = m.forward_stages(x, [[(4, 4, 40, 44)]])
+    assert torch.equal(s1, s2)  # gain 0: the system starts as the system without step 2
+    s3.square().mean().backward()
+    assert m.face_gain.grad is not None and m.face_gain.grad.abs() > 0
+    with torch.no_grad():
+        m.face_gain.fill_(1.0)
+        m.face = type(m.face)(3, 4, 2, 2, 1, 4, 1)  # a face path whose correction we control
+        for p in m.face.parameters():
+            p.zero_()
+        s1, s2, _ = m.forward_stages(x, [[(4, 4, 40, 44)]])
+    assert torch.allclose(s1, s2)  # zero correction keeps the step-1 detail at full resolution
+    with pytest.raises(ValueError, match="face_residual"):
+        Portrait3Stage(**TINY, face_full_res=True)
+
+
 @pytest.mark.parametrize("switch,stages", [({"face_stage": False}, 2), ({"sam_features": False}, 3), ({"orb_cabs": 4}, 3)])
 def test_portrait_ablation_switches(switch, stages):
     torch.manual_seed(0)

@@ -22,6 +22,13 @@ Ablation switches of :class:`Portrait3Stage`: ``face_stage=False`` (no step 2),
 ``face_residual=True`` (not the paper's: its B decoder draws the whole face) adds the crop
 to the face path's output, so step 2 starts near the identity; a choice for short CPU
 budgets, where an untrained decoder pasting noise over the face slows the start.
+Two further deviations for images larger than the training crops (session 30):
+``face_full_res=True`` (with ``face_residual``) upsamples only the face path's *correction*
+onto the full-resolution crop, so the detail of the step-1 image survives where a 150 px
+face went through a 64 px path (without it, the whole region is replaced by an upsampled
+64 px face: a low-pass of the face on 256 px portraits); ``face_gate=True`` scales that
+correction by a learnt gain that starts at 0 (ReZero), so the system starts as the
+system without step 2 and the face path enters only as far as it lowers the loss.
 
 Without boxes (training on aligned face crops, ``describe``), the face box is
 ``default_box``, fractions of the image: the mean MTCNN box on the aligned 256 px test
@@ -283,6 +290,8 @@ class Portrait3Stage(nn.Module):
         face_margin: float = 1.2,
         feather: float = 0.12,
         face_residual: bool = False,
+        face_full_res: bool = False,
+        face_gate: bool = False,
         default_box: Sequence[float] = DEFAULT_FACE_BOX,
         sam_features: bool = True,
         n_orb: int = 3,
@@ -297,12 +306,16 @@ class Portrait3Stage(nn.Module):
             raise ValueError(f"face_size ({face_size}) must be a multiple of 2 ** face_downs ({2 ** face_downs})")
         if len(default_box) != 4:
             raise ValueError(f"default_box must be 4 fractions (x1, y1, x2, y2), got {default_box!r}")
+        if face_full_res and not face_residual:
+            raise ValueError("face_full_res adds the face path's correction to the full-resolution crop: it needs face_residual=True")
         c = features
         self.levels = levels
         self.face_size = int(face_size)
         self.face_margin = float(face_margin)
         self.feather = float(feather)
         self.face_residual = bool(face_residual)
+        self.face_full_res = bool(face_full_res)
+        self.face_gain = nn.Parameter(torch.zeros(1)) if face_gate and face_stage else None
         self.default_box = tuple(float(v) for v in default_box)
         self.sam_features = bool(sam_features)
         self.stage1 = UNetSAM(in_channels, c, growth, levels, blocks, sam=self.sam_features)
@@ -340,13 +353,19 @@ class Portrait3Stage(nn.Module):
         crops = [F.interpolate(image[b : b + 1, :, y1:y2, x1:x2].float(), size=(s, s), mode="bilinear", align_corners=False,
                                antialias=(y2 - y1) > s).to(image.dtype) for b, (x1, y1, x2, y2) in regions]
         batch = torch.cat(crops, 0)
-        faces = self.face(batch) + batch if self.face_residual else self.face(batch)
+        corrections = self.face(batch)
+        faces = corrections if self.face_full_res else (corrections + batch if self.face_residual else corrections)
         out = image.clone()
         for k, (b, (x1, y1, x2, y2)) in enumerate(regions):
             back = F.interpolate(faces[k : k + 1].float(), size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False,
                                  antialias=(y2 - y1) < s).to(image.dtype)
+            region = out[b : b + 1, :, y1:y2, x1:x2].clone()  # kept for backward: out is written in place
+            if self.face_full_res:
+                back = region + back
             m = _feather_mask(y2 - y1, x2 - x1, self.feather, back)
-            out[b : b + 1, :, y1:y2, x1:x2] = out[b : b + 1, :, y1:y2, x1:x2] * (1 - m) + back * m
+            if self.face_gain is not None:
+                m = m * self.face_gain
+            out[b : b + 1, :, y1:y2, x1:x2] = region * (1 - m) + back * m
         return out
 
     # -- the whole system
@@ -382,7 +401,8 @@ SPECS = [
         task="restore",
         build=Portrait3Stage,
         description="issue-18 portrait restorer: U-Net + SAM, face VAEs with a latent bridge (boxes or default box), "
-        "ORSNet with SAM features; forward_stages for stage losses; switches face_stage, sam_features, orb_cabs",
+        "ORSNet with SAM features; forward_stages for stage losses; switches face_stage, sam_features, orb_cabs, "
+        "face_residual, face_full_res, face_gate",
         defaults={"in_channels": 3, "features": 32, "growth": 16, "levels": 3, "face_stage": True, "face_size": 64,
                   "face_features": 32, "latent_channels": 16, "sam_features": True, "n_orb": 3, "orb_cabs": 8},
     ),
