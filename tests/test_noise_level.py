@@ -100,3 +100,24 @@ def test_deterministic_and_input_checks() -> None:
     assert gray2d.sigma_map(noisy[:, :, 0]).shape == (96, 96, 1)
     with pytest.raises(InvalidParameterError):
         estimate_noise_level_function(np.zeros((10, 10, 3), np.float32))
+
+
+def test_noise_under_jpeg_is_read_from_the_coarse_luma():
+    """JPEG removes the fine part of noise: the fine-scale estimate reads a fraction of it,
+    the half-resolution luma keeps it (issue 15: noise under JPEG was under-read)."""
+    from restora.classical.noise_level import estimate_noise_under_jpeg
+    from restora.io import read_image
+    from pathlib import Path
+
+    clean = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png")
+    rng = np.random.default_rng(1)
+    noisy = np.round(np.clip(clean + rng.normal(0, 30 / 255, clean.shape), 0, 1) * 255) / 255
+    x = np.asarray(jpeg(noisy.astype(np.float32), 40).image, np.float32)
+    assert estimate_noise_level_function(x).sigma_mean < 10  # what the fine scale sees
+    assert 21 < estimate_noise_under_jpeg(x) < 36
+    assert 24 < estimate_noise_under_jpeg(noisy) < 36  # without JPEG as well
+    assert estimate_noise_under_jpeg(np.asarray(jpeg(clean, 40).image, np.float32)) < 3
+    gray = x[..., :1]
+    assert estimate_noise_under_jpeg(gray) > 10
+    with pytest.raises(InvalidParameterError, match="16 x 16|32"):
+        estimate_noise_under_jpeg(x[:20, :20])

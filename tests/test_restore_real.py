@@ -61,6 +61,20 @@ def test_gaussian_noise_keeps_the_gaussian_model(clean, pipe):
     assert plan.step("denoise").method == "drunet-gray" and 17 < plan.step("denoise").params["sigma"] < 23
 
 
+def test_noise_under_a_jpeg_is_seen_and_removed(clean, pipe):
+    """Gaussian noise of std 30 saved as JPEG 40: the fine-scale estimate read 3.7, which the
+    JPEG step "accounts for", so nothing was denoised; the half-resolution luma reads ~23."""
+    from restora.degrade.jpeg import jpeg
+
+    noisy = _q8(clean + np.random.default_rng(1).normal(0, 30 / 255, clean.shape))
+    x = np.asarray(jpeg(noisy, 40).image, np.float32)
+    r = pipe.restore(x)
+    assert r.plan.analysis["noise_sigma"] < 6 and r.plan.analysis["noise"]["sigma_under_jpeg"] > 18
+    step = r.plan.step("denoise")
+    assert step is not None and step.params["sigma"] > 15 and "under the JPEG" in step.reason
+    assert psnr(np.clip(r.image, 0, 1), clean) > psnr(x, clean) + 3.5
+
+
 def _motion(img: np.ndarray, length: int = 15) -> np.ndarray:
     import cv2
 

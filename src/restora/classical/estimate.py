@@ -523,7 +523,8 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     whole noise, signal-dependent and correlated noise included, from
     :func:`restora.classical.noise_level.estimate_noise_level_function`), ``noise`` (its
     ``kind``: none/gaussian/poisson/camera, ``correlated``, ``signal_dependent``, the
-    ``a``, ``b`` of sigma^2 = a I + b per channel), ``jpeg_quality`` (float or ``None``),
+    ``a``, ``b`` of sigma^2 = a I + b per channel; with JPEG found, ``sigma_under_jpeg``:
+    :func:`restora.classical.noise_level.estimate_noise_under_jpeg`), ``jpeg_quality`` (float or ``None``),
     ``jpeg_source`` ("tables"; "dct" when the pixels' DCT coefficients prove the tables, see
     :func:`jpeg_quality_from_pixels`; "pixels" for a looser estimate; or ``None``), ``blur`` (:func:`estimate_blur` plus
     :func:`restora.classical.blur_detect.detect_blur`'s ``kind``, ``size_px``,
@@ -573,6 +574,10 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
             "a": [round(float(v), 4) for v in np.atleast_1d(nl.a)],
             "b": [round(float(v), 4) for v in np.atleast_1d(nl.b)],
         }
+        if quality is not None and min(h, w) >= 32:  # what a JPEG left of the noise: see the planner
+            from restora.classical.noise_level import estimate_noise_under_jpeg
+
+            out["noise"]["sigma_under_jpeg"] = round(estimate_noise_under_jpeg(img), 3)
     return out
 
 

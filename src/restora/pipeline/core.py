@@ -295,9 +295,19 @@ class RestorePipeline:
                 src = {"tables": "the file's quantisation tables", "dct": "its DCT coefficients sit on the quantisation lattice"}.get(
                     a.get("jpeg_source") or "", f"estimated from 8x8 blockiness {a.get('blockiness', 0):.2f}")
                 wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {limit}"
+            under_jpeg = float((a.get("noise") or {}).get("sigma_under_jpeg") or 0.0) if isinstance(a.get("noise"), dict) else 0.0
+            read_under_jpeg = "jpeg" in wanted and noise_kind in ("gaussian", "poisson") and under_jpeg > sigma
+            if read_under_jpeg:  # the JPEG removed the noise's fine part: the coarse luma keeps it
+                fine_sigma, sigma = sigma, under_jpeg
             residual = _residual_sigma(sigma, quality if "jpeg" in wanted else None)
             if residual > NOISE_SIGMA_THRESHOLD:
-                if "jpeg" in wanted:
+                if read_under_jpeg:
+                    wanted["denoise"] = (
+                        f"noise sigma {sigma:.1f} under the JPEG (half-resolution luma; the fine scale, which the "
+                        f"JPEG smoothed, reads {fine_sigma:.1f}); {residual:.1f} remains beyond what the JPEG step "
+                        f"removes (> {NOISE_SIGMA_THRESHOLD:g})"
+                    )
+                elif "jpeg" in wanted:
                     wanted["denoise"] = (
                         f"noise sigma {sigma:.1f} estimated; {residual:.1f} remains beyond what the JPEG step "
                         f"removes (> {NOISE_SIGMA_THRESHOLD:g})"

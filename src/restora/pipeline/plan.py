@@ -10,6 +10,11 @@ list of steps. The rules (documented in ``docs/restore.md``):
   :data:`PIXEL_JPEG_MIN_PIXELS` pixels only).
 * ``denoise``: when the estimated noise sigma exceeds :data:`NOISE_SIGMA_THRESHOLD` (8-bit
   levels); after a JPEG step only the noise the JPEG step does not account for counts.
+  Under a JPEG the fine-scale estimate misses most of the noise (quantisation removed its
+  fine part): when a ``jpeg`` step is planned and the fine scale found Gaussian or Poisson
+  noise (camera noise is correlated across channels; "none" is too often texture), sigma is the
+  larger of it and the noise the luma shows at half resolution
+  (:func:`restora.classical.noise_level.estimate_noise_under_jpeg`).
 * ``denoise`` of camera-like noise (spatially correlated: demosaiced sensor noise) uses a
   real-camera model when the zoo has one; Gaussian and Poisson noise the Gaussian models,
   with the noise's overall standard deviation as sigma.
