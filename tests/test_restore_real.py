@@ -73,6 +73,8 @@ def test_noise_under_a_jpeg_is_seen_and_removed(clean, pipe):
     step = r.plan.step("denoise")
     assert step is not None and step.params["sigma"] > 15 and "under the JPEG" in step.reason
     assert psnr(np.clip(r.image, 0, 1), clean) > psnr(x, clean) + 3.5
+    forced = pipe.plan(x, steps=["jpeg", "denoise"], analysis=r.plan.analysis)  # --steps jpeg,denoise too
+    assert forced.step("denoise").params["sigma"] == step.params["sigma"]
 
 
 def _motion(img: np.ndarray, length: int = 15) -> np.ndarray:

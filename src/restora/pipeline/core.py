@@ -287,6 +287,8 @@ class RestorePipeline:
         if requested is not None:
             for name in requested:
                 wanted[name] = "requested with steps"
+            if "jpeg" in wanted:
+                sigma = max(sigma, _noise_under_jpeg(a, noise_kind))
         else:
             from_tables = a.get("jpeg_source") in TRUSTED_JPEG_SOURCES
             limit = JPEG_QUALITY_THRESHOLD if from_tables else PIXEL_JPEG_QUALITY_THRESHOLD
@@ -295,8 +297,8 @@ class RestorePipeline:
                 src = {"tables": "the file's quantisation tables", "dct": "its DCT coefficients sit on the quantisation lattice"}.get(
                     a.get("jpeg_source") or "", f"estimated from 8x8 blockiness {a.get('blockiness', 0):.2f}")
                 wanted["jpeg"] = f"JPEG quality {quality:.0f} ({src}) < {limit}"
-            under_jpeg = float((a.get("noise") or {}).get("sigma_under_jpeg") or 0.0) if isinstance(a.get("noise"), dict) else 0.0
-            read_under_jpeg = "jpeg" in wanted and noise_kind in ("gaussian", "poisson") and under_jpeg > sigma
+            under_jpeg = _noise_under_jpeg(a, noise_kind)
+            read_under_jpeg = "jpeg" in wanted and under_jpeg > sigma
             if read_under_jpeg:  # the JPEG removed the noise's fine part: the coarse luma keeps it
                 fine_sigma, sigma = sigma, under_jpeg
             residual = _residual_sigma(sigma, quality if "jpeg" in wanted else None)
@@ -620,6 +622,17 @@ def _jpeg_subsampling(path: str | os.PathLike[str]) -> str | None:
 
 def _colour(img: np.ndarray) -> np.ndarray:
     return img[:, :, : img.shape[2] - 1] if img.shape[2] in (2, 4) else img
+
+
+def _noise_under_jpeg(analysis: dict[str, Any], noise_kind: str | None) -> float:
+    """The noise sigma the half-resolution luma shows under a JPEG (``noise.sigma_under_jpeg``
+    of the analysis) where the fine scale found Gaussian or Poisson noise, else 0: camera
+    noise is correlated across channels (the luma reading is off), and where the fine scale
+    found none the coarse reading is too often texture (see ``plan.py``)."""
+    noise = analysis.get("noise")
+    if not isinstance(noise, dict) or noise_kind not in ("gaussian", "poisson"):
+        return 0.0
+    return float(noise.get("sigma_under_jpeg") or 0.0)
 
 
 def _residual_sigma(sigma: float, quality: float | None) -> float:
