@@ -43,6 +43,8 @@ from restora.pipeline.plan import (
     BLUR_STRONG_THRESHOLD,
     JPEG_QUALITY_THRESHOLD,
     NOISE_SIGMA_THRESHOLD,
+    NOISY_BLIND_DECONV_SIGMA,
+    NOISY_DEBLUR_MIN_SIGMA,
     PIXEL_JPEG_MIN_PIXELS,
     PIXEL_JPEG_QUALITY_THRESHOLD,
     STEP_ORDER,
@@ -389,7 +391,11 @@ class RestorePipeline:
                     choice = Choice(choice.method, choice.kind, choice.why + f"; the fitted defocus disk, then {then}")
                 elif _needs_kernel(choice):
                     if choice.kind != "neural":  # plug-and-play floors its own level (PNP_MIN_SIGMA)
-                        params["sigma"] = round(max(noise_left, BLIND_DECONV_SIGMA), 2)
+                        # a blind kernel on a noisy photo (denoised, or camera noise kept): its
+                        # residue and the kernel's error need firmer regularisation (plan.py)
+                        noisy = "denoise" in wanted or (noise_kind == "camera" and sigma >= NOISY_DEBLUR_MIN_SIGMA)
+                        floor = NOISY_BLIND_DECONV_SIGMA if noisy else BLIND_DECONV_SIGMA
+                        params["sigma"] = round(max(noise_left, floor), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 

@@ -48,6 +48,8 @@ import numpy as np
 
 __all__ = [
     "BLIND_DECONV_SIGMA",
+    "NOISY_BLIND_DECONV_SIGMA",
+    "NOISY_DEBLUR_MIN_SIGMA",
     "BLUR_MIN_SIZE_PX",
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
@@ -99,6 +101,18 @@ CAMERA_SOFTNESS_PX = 6.5
 #: 27.68 / 28.06 / 27.99 dB (input 25.14) and a worst change of -9.42 / -3.58 / -1.51 / -0.54
 #: / +0.20 dB: 3 never made an image worse.
 BLIND_DECONV_SIGMA = 3.0
+#: ... and when the photo was noisy: a ``denoise`` step planned, or camera-like noise (which
+#: the JPEG step leaves and the denoise threshold may let through). Session 30, CBSD432 photos
+#: with bank motion kernels, camera noise ISO 400-1600 and/or Gaussian/Poisson noise, with and
+#: without JPEG, the planned steps run, then the blind kernel at sigma 3 / 4 / 5 / 6.5 / 8: on
+#: the 6 noisy photos this rule covers the best level was 5-8, and 6.5 gains +0.04 to +2.13 dB
+#: over 3 (within 0.33 dB of the best on each); photos without noise (with or without JPEG)
+#: stayed best at 3 on 11 of 13 (`benchmarks/results/deblur-sigma-s30`).
+NOISY_BLIND_DECONV_SIGMA = 6.5
+#: Camera-like noise counts for NOISY_BLIND_DECONV_SIGMA from this level (8-bit): a motion-blurred
+#: clean photo's texture read as camera noise of 1.5 (and lost 2.1 dB at 6.5); camera noise
+#: under JPEG read 3.2-3.9 on the study's photos.
+NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
 #: the spectrum DEFOCUS_MIN_EVIDENCE times better than no blur, both halves of the frame agree,
