@@ -32,6 +32,21 @@ def face_models(tmp_path_factory):
 
 
 @pytest.fixture()
+def no_shipped_face_systems(tmp_path, monkeypatch):
+    """The package's weights without the face systems (the package may ship portrait-3stage):
+    what a user without them installed sees."""
+    from restora.zoo.store import PACKAGE_WEIGHTS
+
+    folder = tmp_path / "package-weights"
+    folder.mkdir()
+    for f in PACKAGE_WEIGHTS.iterdir():
+        if f.stem not in ("portrait-3stage", "face-fusion"):
+            (folder / f.name).symlink_to(f)
+    monkeypatch.setattr("restora.zoo.store.PACKAGE_WEIGHTS", folder)
+    return folder
+
+
+@pytest.fixture()
 def face_png(tmp_path):
     yy, xx = np.mgrid[0:48, 0:48] / 48.0
     img = np.stack([0.5 + 0.3 * np.sin(6 * xx), 0.4 + 0.3 * yy, 0.5 + 0.2 * np.cos(5 * (xx + yy))], -1).astype(np.float32)
@@ -88,7 +103,7 @@ def test_cli_face_and_portrait(face_models, face_png, tmp_path, capsys):
     (["--portrait"], "needs the portrait-3stage model"),
     (["--face", "--model", "ffdnet-gray"], "is not a face-fusion model"),
 ])
-def test_cli_face_errors(args, message, face_png, tmp_path, capsys, monkeypatch):
+def test_cli_face_errors(args, message, face_png, tmp_path, capsys, monkeypatch, no_shipped_face_systems):
     monkeypatch.setenv("RESTORA_CACHE", str(tmp_path / "empty-cache"))
     code, _, err = run(capsys, "restore", face_png, tmp_path / "o.png", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
@@ -107,7 +122,7 @@ def test_web_parse_options_face_tasks():
             parse_options("portrait", **kwargs)
 
 
-def test_web_face_tasks_run_the_installed_system(face_models, face_png, tmp_path, monkeypatch):
+def test_web_face_tasks_run_the_installed_system(face_models, face_png, tmp_path, monkeypatch, no_shipped_face_systems):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     import io
