@@ -299,8 +299,9 @@ def test_bench_methods_say_which_recipe_trains_them(tmp_path, monkeypatch):
     monkeypatch.setenv("RESTORA_CACHE", str(tmp_path))
     task = TASKS["portrait-pattern-noise"]
     assert resolve_method("input", task).name == "input"
-    with pytest.raises(MissingResourceError, match="configs/cpu/portrait/portrait-3stage.yaml"):
-        resolve_method("portrait-3stage", task)
+    assert resolve_method("portrait-3stage", task).name == "portrait-3stage"  # shipped (research-only card)
+    with pytest.raises(MissingResourceError, match="configs/cpu/portrait/ablation-nosam.yaml"):
+        resolve_method("portrait-3stage-nosam", task)
     with pytest.raises(MissingResourceError, match="multistage.yaml"):
         resolve_method("multistage", task)
 
@@ -329,3 +330,11 @@ def test_comparison_figure_draws_one_row_per_face_with_its_boxes(tmp_path, rgb):
     img, boxed = green(out)
     assert img.shape[0] > img.shape[1] * 0.8  # two rows of two panels: about square
     assert boxed > green(plain)[1] + 20  # the lime box is drawn
+
+
+def test_the_shipped_portrait_system_says_it_is_research_only():
+    from restora import zoo
+
+    card = zoo.load("portrait-3stage").card
+    assert "research" in card.license and "research use only" in card.description
+    assert card.args["face_gate"] and card.scores["portrait-pattern-noise/Faces"]["ssim"] > 0.8

@@ -50,7 +50,7 @@ _RECIPES = "configs/cpu/portrait"
 #: bench method -> (zoo model name, recipe that trains it, runs as the 3-stage system)
 PORTRAIT_MODELS: dict[str, tuple[str, str, bool]] = {
     "multistage": ("portrait-multistage", f"{_RECIPES}/multistage.yaml", False),
-    "portrait-3stage": ("portrait-3stage", f"{_RECIPES}/portrait-3stage.yaml", True),
+    "portrait-3stage": ("portrait-3stage", f"{_RECIPES}/portrait-3stage-gated.yaml", True),  # the shipped one
     "portrait-3stage-noface": ("portrait-3stage-noface", f"{_RECIPES}/ablation-noface.yaml", True),
     "portrait-3stage-nosam": ("portrait-3stage-nosam", f"{_RECIPES}/ablation-nosam.yaml", True),
     "portrait-3stage-cab4": ("portrait-3stage-cab4", f"{_RECIPES}/ablation-cab4.yaml", True),
