@@ -452,8 +452,9 @@ def estimate_noise_level_function(image: np.ndarray) -> NoiseLevel:
     )
 
 
+_BT601 = np.array([0.299, 0.587, 0.114], np.float32)
 #: Std of the BT.601 luma of i.i.d. per-channel noise of std 1: sqrt(0.299² + 0.587² + 0.114²).
-LUMA_NOISE_GAIN = float(np.sqrt(0.299**2 + 0.587**2 + 0.114**2))
+LUMA_NOISE_GAIN = float(np.linalg.norm(_BT601))
 
 
 def estimate_noise_under_jpeg(image: np.ndarray) -> float:
@@ -478,9 +479,10 @@ def estimate_noise_under_jpeg(image: np.ndarray) -> float:
     h, w, c = img.shape
     if min(h, w) < 32:
         _raise_small(h, w)
-    y = img[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32) if c >= 3 else img[..., 0]
-    y = y[: h // 2 * 2, : w // 2 * 2]
-    half = 0.25 * (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2])
+    import cv2
+
+    y = img[..., :3] @ _BT601 if c >= 3 else img[..., 0]
+    half = cv2.resize(y[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # 2 x 2 means
     sigma = 2.0 * estimate_noise_level_function(half[..., None]).sigma_highpass
     return float(sigma / LUMA_NOISE_GAIN) if c >= 3 else float(sigma)
 

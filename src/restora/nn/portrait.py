@@ -354,7 +354,7 @@ class Portrait3Stage(nn.Module):
                                antialias=(y2 - y1) > s).to(image.dtype) for b, (x1, y1, x2, y2) in regions]
         batch = torch.cat(crops, 0)
         corrections = self.face(batch)
-        faces = corrections if self.face_full_res else (corrections + batch if self.face_residual else corrections)
+        faces = corrections + batch if self.face_residual and not self.face_full_res else corrections
         out = image.clone()
         for k, (b, (x1, y1, x2, y2)) in enumerate(regions):
             back = F.interpolate(faces[k : k + 1].float(), size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False,
