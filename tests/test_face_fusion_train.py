@@ -183,3 +183,25 @@ def test_later_stages_resume_bit_exact_without_init(chain, tmp_path, stage):
     assert [r["loss"] for r in read_log(tmp_path / "b" / "log.jsonl")] == [r["loss"] for r in full]
     assert "init_states" in __import__("restora.train.checkpoint", fromlist=["x"]).load_checkpoint(
         tmp_path / "b" / "checkpoints" / "step_0000003.json")[1]
+
+
+def test_encoder_stage_starts_from_exported_weights(chain, tmp_path):
+    """When the run folders are gone, the committed exports (nafnet-face, the prior's EMA
+    generator) start the encoder stage; the discriminator then starts untrained."""
+    from restora.nn.stylegan2 import StyleGAN2Generator
+    from restora.train.gan_prior import export_generator, load_generator
+
+    root, faces = chain
+    nafnet = export_face_model(root / "reg", tmp_path / "nafnet-face.safetensors")
+    g = load_generator(root / "prior")
+    prior = export_generator(root / "prior", tmp_path / "prior.safetensors")
+    assert json.loads(prior.with_suffix(".json").read_text())["license"] == "research-only"
+    t = FaceFusionTrainer(_cfg(tmp_path / "enc", "encoder", steps=1, prior=str(prior), init=str(nafnet)), images=faces)
+    _, reg_states = load_best(root / "reg")
+    assert all(torch.equal(t.nafnet.state_dict()[k], v) for k, v in reg_states["nafnet"].items())
+    assert all(torch.equal(t.generator.state_dict()[k], v) for k, v in g.state_dict().items())  # type: ignore[union-attr]
+    assert isinstance(t.generator, StyleGAN2Generator)
+    t.train()
+    assert np.isfinite(read_log(tmp_path / "enc" / "log.jsonl")[-1]["loss"])
+    with pytest.raises(ConfigError, match="stylegan2-generator"):
+        FaceFusionTrainer(_cfg(tmp_path / "bad", "encoder", steps=1, prior=str(nafnet), init=str(nafnet)), images=faces)

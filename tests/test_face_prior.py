@@ -65,6 +65,16 @@ def test_fusion_shape_and_inputs():
         f(x_r, x_g[..., :20])
 
 
+def test_residual_fusion_starts_at_the_regression_output_and_learns_from_both():
+    torch.manual_seed(0)
+    f = FusionNet(features=8, blocks=2, residual=True)
+    x_r, x_g = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    assert torch.equal(f(x_r, x_g), x_r)
+    f(x_r, x_g).sub(x_g).square().mean().backward()
+    assert f.conv_out.weight.grad.abs().sum() > 0  # the zero-initialised output conv is trained
+    assert f.conv_g.weight.grad is None or f.conv_g.weight.grad.abs().sum() == 0  # (zero out-conv: no grad behind it yet)
+
+
 def test_composed_model_outputs_and_gradient_reaches_every_part():
     m = _model()
     x = torch.rand(2, 3, 32, 32, requires_grad=True)

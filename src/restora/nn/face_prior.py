@@ -164,19 +164,28 @@ class ResBlock(nn.Module):
 
 
 class FusionNet(nn.Module):
-    """``x = Conv(Res(Conv(x_R) + Conv(x_G)))``: 3x3 convs, ``blocks`` residual blocks (8)."""
+    """``x = Conv(Res(Conv(x_R) + Conv(x_G)))``: 3x3 convs, ``blocks`` residual blocks (8).
 
-    def __init__(self, channels: int = 3, features: int = 32, blocks: int = 8) -> None:
+    ``residual=True`` (a CPU-scale variant, not the paper's): ``x = x_R + Conv(...)`` with the
+    last convolution zero-initialised, so training starts at the regression output and only
+    has to learn what to take from ``x_G``, instead of first re-learning the identity."""
+
+    def __init__(self, channels: int = 3, features: int = 32, blocks: int = 8, residual: bool = False) -> None:
         super().__init__()
+        self.residual = bool(residual)
         self.conv_r = nn.Conv2d(channels, features, 3, padding=1)
         self.conv_g = nn.Conv2d(channels, features, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.conv_out = nn.Conv2d(features, channels, 3, padding=1)
+        if self.residual:
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, x_r: torch.Tensor, x_g: torch.Tensor) -> torch.Tensor:
         if x_r.shape != x_g.shape:
             raise InvalidParameterError(f"fusion inputs must have equal shapes, got {tuple(x_r.shape)} and {tuple(x_g.shape)}")
-        return self.conv_out(self.body(self.conv_r(x_r) + self.conv_g(x_g)))
+        out = self.conv_out(self.body(self.conv_r(x_r) + self.conv_g(x_g)))
+        return x_r + out if self.residual else out
 
 
 class FaceFusionOutput(NamedTuple):

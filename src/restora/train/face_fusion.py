@@ -177,11 +177,62 @@ def load_best(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, t
     if not st.is_file():
         raise MissingResourceError(f"no best checkpoint {st} (train that stage first)")
     meta = json.loads(st.with_suffix(".json").read_text())
+    if "arch" in meta:  # a zoo export (e.g. the committed nafnet-face), not a run's best.safetensors
+        return _load_exported_stage(st, meta)
     states: dict[str, dict[str, torch.Tensor]] = {}
     for k, v in load_file(str(st)).items():
         net, _, rest = k.partition(".")
         states.setdefault(net, {})[rest] = v
     return meta, states
+
+
+def _load_exported_stage(st: Path, card: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+    """``load_best`` of an exported ``nafnet-face`` zoo file: its card's training record is the
+    stage's meta and its tensors the ``nafnet`` state (so a stage can start from committed
+    weights when the run folder is gone)."""
+    from safetensors.torch import load_file
+
+    training = card.get("training", {})
+    if card["arch"] != "nafnet" or training.get("stage") != "regression" or "config" not in training:
+        raise ConfigError(f"{st}: only a regression-stage export (nafnet-face) can start a stage; use the run folder")
+    return dict(training), {"nafnet": load_file(str(st))}
+
+
+@dataclass
+class _Prior:
+    """The face prior an encoder stage starts from: generator arguments and EMA weights, and the
+    discriminator's (``d_state`` None when only the exported generator is at hand)."""
+
+    generator_args: dict[str, Any]
+    d_args: dict[str, Any]
+    g_state: dict[str, torch.Tensor]
+    d_state: dict[str, torch.Tensor] | None
+
+
+def _load_prior(prior: str, resolution: int) -> _Prior:
+    """A face prior from a ``restora.train.gan_prior`` run folder or checkpoint (generator EMA +
+    discriminator), or from an exported ``stylegan2-generator`` zoo file (the discriminator then
+    starts untrained)."""
+    p = Path(prior).expanduser()
+    if p.suffix == ".safetensors":
+        from restora.zoo.store import load_file as load_zoo_file
+
+        if not p.is_file():
+            raise MissingResourceError(f"face-prior export {p} not found")
+        loaded = load_zoo_file(p)
+        if loaded.card.arch != "stylegan2-generator":
+            raise ConfigError(f"{p}: a face prior must be a stylegan2-generator export, not {loaded.card.arch!r}")
+        g = loaded.model
+        if int(g.resolution) != resolution:
+            raise ConfigError(f"face prior is {g.resolution} px, this run {resolution} px")
+        g_args = {"resolution": resolution, **{k: v for k, v in loaded.card.args.items() if k != "resolution"}}
+        return _Prior(g_args, {"resolution": resolution}, g.state_dict(), None)
+    _, state = load_checkpoint(_prior_checkpoint(prior))
+    pcfg = state["config"]
+    if int(pcfg["resolution"]) != resolution:
+        raise ConfigError(f"face prior is {pcfg['resolution']} px, this run {resolution} px")
+    return _Prior({"resolution": resolution, **pcfg.get("generator", {})},
+                  {"resolution": resolution, **pcfg.get("discriminator", {})}, state["ema"]["module"], state["D"])
 
 
 def _prior_checkpoint(prior: str) -> Path:
@@ -304,24 +355,23 @@ class FaceFusionTrainer:
         from restora.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
         cfg = self.cfg
+        prior = None
         if saved is not None:
             self.generator_args, d_args = dict(saved["generator_args"]), dict(saved["d_args"])
-            prior_state = None
         else:
             if not cfg.prior:
                 raise ConfigError("the encoder stage needs --prior: the face-prior run folder (restora.train.gan_prior)")
-            _, prior_state = load_checkpoint(_prior_checkpoint(cfg.prior))
-            pcfg = prior_state["config"]
-            if int(pcfg["resolution"]) != cfg.resolution:
-                raise ConfigError(f"face prior is {pcfg['resolution']} px, this run {cfg.resolution} px")
-            self.generator_args = {"resolution": cfg.resolution, **pcfg.get("generator", {})}
-            d_args = {"resolution": cfg.resolution, **pcfg.get("discriminator", {})}
+            prior = _load_prior(cfg.prior, cfg.resolution)
+            self.generator_args, d_args = prior.generator_args, prior.d_args
         self.d_args = d_args
         self.generator = StyleGAN2Generator(**self.generator_args)
         self.D = StyleGAN2Discriminator(**d_args)
-        if prior_state is not None:
-            self.generator.load_state_dict(prior_state["ema"]["module"])  # start from the EMA generator
-            self.D.load_state_dict(prior_state["D"])
+        if prior is not None:
+            self.generator.load_state_dict(prior.g_state)  # start from the EMA generator
+            if prior.d_state is not None:
+                self.D.load_state_dict(prior.d_state)
+            else:
+                print(f"face prior {cfg.prior} has no discriminator: D starts untrained", flush=True)
         self.encoder = self._build_encoder(encoder_cls)
         self.opt = torch.optim.Adam(
             [{"params": self.encoder.parameters()}, {"params": self.generator.parameters()}], lr=lr, betas=(0.9, 0.99)

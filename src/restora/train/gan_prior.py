@@ -191,6 +191,30 @@ def load_generator(checkpoint: str | Path, *, ema: bool = True) -> StyleGAN2Gene
     return g.eval()
 
 
+def export_generator(checkpoint: str | Path, path: str | Path, *, name: str | None = None) -> Path:
+    """Write a face-prior run's EMA generator as a ``stylegan2-generator`` zoo file with a
+    research-only card (the weights an encoder stage can start from when the run is gone)."""
+    from restora.zoo.cards import ModelCard
+    from restora.zoo.store import save_model
+
+    p = Path(checkpoint)
+    found = (latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)) if p.is_dir() else p
+    if found is None:
+        raise MissingResourceError(f"no checkpoint in {p}")
+    step, state = load_checkpoint(found)
+    cfg = _config_from(state["config"])
+    g = load_generator(found)
+    card = ModelCard(
+        name=name or Path(path).with_suffix("").name, arch="stylegan2-generator",
+        args={"resolution": cfg.resolution, **cfg.generator}, task="generate",
+        description=f"{cfg.resolution} px StyleGAN2 face prior (issue 19), EMA generator at step {step}; trained on "
+        "research-only faces: research use only",
+        training={"trainer": "restora.train.gan_prior", "steps": int(step), "config": dataclasses.asdict(cfg)},
+        license="research-only",
+    )
+    return save_model(g, path, card)
+
+
 class GANPriorTrainer:
     """The face-prior GAN run of ``cfg``; resumes from the newest checkpoint in
     ``<output>/checkpoints`` when there is one (``resume=False`` starts afresh)."""
@@ -350,7 +374,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--sample-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in --output")
+    ap.add_argument("--export", default="", help="write the run's EMA generator as a zoo file at this path and exit")
     a = ap.parse_args(argv)
+    if a.export:
+        print(f"exported {export_generator(a.output, a.export)}", flush=True)
+        return
     torch.set_num_threads(a.threads)
     cfg = GANPriorConfig(
         output=a.output, data=a.data, resolution=a.resolution, steps=a.steps, batch=a.batch, seed=a.seed, augment=a.augment,
