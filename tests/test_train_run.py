@@ -100,9 +100,11 @@ def test_export_loads_back_with_zoo_and_runs(tmp_path):
     from restora import zoo
 
     recipe = tiny_recipe(tmp_path, train={"steps": 3, "checkpoint_every": 0})
+    recipe["export"] = {"license": "research-only"}
     result = train(load_config(data={**recipe, "output": str(tmp_path / "run")}))
     loaded = zoo.load(result.export_path)
     card = loaded.card
+    assert card.license == "research-only"  # the recipe's export licence reaches the card
     assert card.arch == "dncnn" and card.task == "denoise" and card.channels == 1
     assert card.noise_range == [5.0, 50.0]
     assert card.training["steps"] == 3 and card.training["seed"] == 0 and card.training["weights"] == "ema"

@@ -169,6 +169,7 @@ class ExportConfig:
     name: str | None = None  # default: the recipe's name
     description: str = ""
     use_ema: bool = True
+    license: str | None = None  # the card's licence (default: the card's own, Apache-2.0); say "research-only" for restricted data
 
 
 @dataclass

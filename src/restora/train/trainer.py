@@ -589,6 +589,7 @@ class Trainer:
                 "validation": {"images": val.get("images", 0), "crop": cfg.val.crop, "seed": cfg.val.seed} if val else {},
             },
             scores=scores,
+            **({"license": cfg.export.license} if cfg.export.license else {}),
         )
         return save_model(module, path, card)
 
