@@ -299,3 +299,68 @@ def test_a_blind_deblur_of_a_noisy_photo_is_regularised_harder(clean, pipe):
     assert deblur_sigma(1.5, "camera", None) == BLIND_DECONV_SIGMA  # blurred texture read as camera noise
     assert deblur_sigma(0.0, "none") == BLIND_DECONV_SIGMA  # motion + JPEG, no noise
     assert deblur_sigma(12.0, "gaussian", None) == NOISY_BLIND_DECONV_SIGMA  # after a denoise step
+
+
+def test_a_blind_deblur_of_a_noise_free_photo_is_regularised_less(clean, pipe):
+    """Motion blur alone (no noise read, no JPEG): only the kernel's error to regularise
+    against, so the lower floor; any noise, JPEG or camera-like texture keeps the firmer ones."""
+    from restora.pipeline.plan import BLIND_DECONV_SIGMA, CLEAN_BLIND_DECONV_SIGMA, CLEAN_BLIND_MAX_NOISE
+
+    blur = {"sigma": 2.0, "kind": "motion", "size_px": 15.0, "confidence": 1.0, "uniform": True}
+
+    def deblur_sigma(sigma: float, quality: float | None = None) -> float:
+        a = {"height": 256, "width": 384, "channels": 3, "noise_sigma": sigma, "jpeg_quality": quality,
+             "jpeg_source": "tables" if quality else None, "blur": blur, "noise": {"kind": "gaussian"}}
+        return pipe.plan(clean, analysis=a).step("deblur").params["sigma"]
+
+    assert CLEAN_BLIND_DECONV_SIGMA < BLIND_DECONV_SIGMA
+    assert deblur_sigma(0.0) == CLEAN_BLIND_DECONV_SIGMA
+    assert deblur_sigma(CLEAN_BLIND_MAX_NOISE - 0.1) == CLEAN_BLIND_DECONV_SIGMA
+    assert deblur_sigma(CLEAN_BLIND_MAX_NOISE + 0.5) == BLIND_DECONV_SIGMA  # a little noise
+    assert deblur_sigma(0.0, 80.0) == BLIND_DECONV_SIGMA  # after the JPEG step
+
+
+def _denoise_then(pipe, noisy, monkeypatch, reading, later=(), seen=None):
+    """Run a plan of an automatic denoise step (+ ``later`` steps) with the blur re-read after
+    denoising stubbed to ``reading`` (``seen``: the analysis's own blur reading)."""
+    from restora.classical import blur_detect
+
+    monkeypatch.setattr(blur_detect, "detect_blur", lambda img, **kw: reading)
+    analysis = {"noise_sigma": 15.0, **({"blur": seen} if seen else {})}
+    plan = Plan([Step("denoise", "bilateral", {"sigma": 15.0}, "noise", checked=True), *later], analysis)
+    return pipe.run(noisy, plan)
+
+
+def test_a_deblur_read_from_noise_is_dropped_when_the_denoised_image_shows_no_blur(clean, pipe, monkeypatch):
+    """CBSD68 163085 (camera noise only) read as a 16 px motion blur: deblurring the denoised
+    photo lost 6.8 dB. Read again after the denoise step, the blur is gone, and so is the step."""
+    from restora.classical.blur_detect import BlurEstimate
+
+    noisy = _q8(clean + np.random.default_rng(1).normal(0, 15 / 255, clean.shape))
+    deblur = Step("deblur", "map-hyper-laplacian", {"sigma": 6.5, "kernel_size": 27, "_blur_px": 16.0}, "motion", checked=True)
+    r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("none", 4.2, None, 0.67), [deblur])
+    assert r.plan.step("denoise").dropped is None
+    assert "no blur left on the denoised image" in deblur.dropped and "_kernel_px" not in deblur.params  # never ran
+    assert "deblur" not in r.timings and r.plan.analysis["blur_after_denoise"]["kind"] == "none"
+
+
+def test_a_motion_blur_the_noise_hid_gets_its_deblur_after_denoising(clean, pipe, monkeypatch):
+    """Motion blur under strong noise reads as sharp (CBSD68 105025, 126007, 175032, 208001: no
+    deblur planned); the denoised image shows it, and the run adds the blind deblur."""
+    from restora.classical.blur_detect import BlurEstimate, kernel_support
+    from restora.pipeline.plan import NOISY_BLIND_DECONV_SIGMA
+
+    noisy = _q8(clean + np.random.default_rng(2).normal(0, 15 / 255, clean.shape))
+    r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("motion", 9.0, 0.0, 1.0))
+    d = r.plan.step("deblur")
+    assert d is not None and d.checked and "found after denoising" in d.reason
+    assert d.params["sigma"] == NOISY_BLIND_DECONV_SIGMA and d.params["kernel_size"] == kernel_support(9.0)
+    assert d.dropped is not None or "_kernel_px" in d.params  # it ran (and was judged)
+    # a reading of no blur, or of a small one, adds nothing
+    for reading in (BlurEstimate("none", 1.0, None, 0.8), BlurEstimate("motion", 3.0, 0.0, 1.0)):
+        assert _denoise_then(pipe, noisy, monkeypatch, reading).plan.step("deblur") is None
+    # a blur the analysis saw and the planner declined stays declined (CBSD68 253027: a defocus
+    # read as a 32 px motion path once denoised lost 9 dB to the added deblur)
+    declined = {"kind": "motion", "size_px": 23.6, "uniform": False}
+    r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("motion", 31.7, 0.0, 1.0), seen=declined)
+    assert r.plan.step("deblur") is None

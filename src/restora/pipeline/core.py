@@ -45,6 +45,8 @@ from restora.pipeline.plan import (
     NOISE_SIGMA_THRESHOLD,
     NOISY_BLIND_DECONV_SIGMA,
     NOISY_DEBLUR_MIN_SIGMA,
+    CLEAN_BLIND_DECONV_SIGMA,
+    CLEAN_BLIND_MAX_NOISE,
     PIXEL_JPEG_MIN_PIXELS,
     PIXEL_JPEG_QUALITY_THRESHOLD,
     STEP_ORDER,
@@ -394,7 +396,8 @@ class RestorePipeline:
                         # a blind kernel on a noisy photo (denoised, or camera noise kept): its
                         # residue and the kernel's error need firmer regularisation (plan.py)
                         noisy = "denoise" in wanted or (noise_kind == "camera" and sigma >= NOISY_DEBLUR_MIN_SIGMA)
-                        floor = NOISY_BLIND_DECONV_SIGMA if noisy else BLIND_DECONV_SIGMA
+                        clean = not noisy and "jpeg" not in wanted and sigma < CLEAN_BLIND_MAX_NOISE
+                        floor = NOISY_BLIND_DECONV_SIGMA if noisy else CLEAN_BLIND_DECONV_SIGMA if clean else BLIND_DECONV_SIGMA
                         params["sigma"] = round(max(noise_left, floor), 2)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
@@ -491,7 +494,12 @@ class RestorePipeline:
         x, alpha = split_alpha(img)
         timings: dict[str, float] = {}
         input_niqe: float | None = None  # the original input's, from the first judged step
-        for i, step in enumerate(plan.steps):
+        i = -1
+        while i + 1 < len(plan.steps):  # a denoise step may add or drop the deblur after it
+            i += 1
+            step = plan.steps[i]
+            if step.dropped:  # dropped before it ran (the blur re-read after denoising)
+                continue
             t0 = time.perf_counter()
             if progress:
                 progress(step.name, 0, 1)
@@ -518,6 +526,8 @@ class RestorePipeline:
                 if not verdict.keep:
                     step.dropped = verdict.reason
                     x = before
+                elif step.name == "denoise":
+                    self._reread_blur(plan, i, x)
             timings[step.name] = time.perf_counter() - t0
         x = np.ascontiguousarray(x, dtype=np.float32)
         if alpha is not None:
@@ -526,6 +536,47 @@ class RestorePipeline:
             x = merge_alpha(x, alpha)
         timings["total"] = time.perf_counter() - t_start
         return RestoreResult(x, plan, timings)
+
+    def _reread_blur(self, plan: Plan, i: int, x: np.ndarray) -> None:
+        """Read the blur again on the image the automatic denoise step ``plan.steps[i]`` made.
+
+        Noise hides motion blur from the analysis (its edges look sharp) and makes some
+        noise look like a blur. On the denoised image: a blind-kernel ``deblur`` planned from
+        the noisy input is dropped when no blur is left to see, and a motion blur found now
+        (at least :data:`BLUR_MIN_SIZE_PX`) where the analysis saw none gets the ``deblur``
+        step it missed, with the noisy-photo floor (``docs/restore.md``, session 32: CBSD68
+        ``restore-auto``). A blur the analysis saw and the planner declined stays declined.
+        """
+        from restora.classical.blur_detect import detect_blur, kernel_support
+
+        if min(x.shape[:2]) < 64:
+            return
+        b = detect_blur(_colour(x))
+        plan.analysis["blur_after_denoise"] = {"kind": b.kind, "size_px": round(float(b.size_px), 1), "confidence": round(float(b.confidence), 2)}
+        later = next((s for s in plan.steps[i + 1 :] if s.name == "deblur"), None)
+        if later is not None:
+            if later.checked and "kernel_size" in later.params and b.kind == "none":
+                later.dropped = f"no blur left on the denoised image (read again: {b.size_px:.0f} px, none): the noise looked like a blur"
+            return
+        if b.kind != "motion" or b.size_px < BLUR_MIN_SIZE_PX or (self._forced is not None and self._forced.step != "deblur"):
+            return
+        seen = plan.analysis.get("blur") or {}
+        if seen.get("kind") not in (None, "none") and float(seen.get("size_px") or 0.0) >= BLUR_MIN_SIZE_PX:
+            # the analysis saw this blur and the planner declined it (not uniform, a defocus
+            # disk it could not confirm, ...): CBSD68 253027, defocus read as a 32 px motion
+            # path once denoised, lost 9 dB to a deblur added here
+            return
+        h, w = x.shape[:2]
+        channels = 1 if _colour(x).shape[2] == 1 else 3
+        choice = self._choose("deblur", None, channels=channels, pixels=h * w)
+        if not _needs_kernel(choice):
+            return
+        params: dict[str, Any] = {"sigma": NOISY_BLIND_DECONV_SIGMA} if choice.kind != "neural" else {"sigma": 0.5}
+        params["_blur_px"] = round(float(b.size_px), 1)
+        params["kernel_size"] = int(min(kernel_support(b.size_px), (min(h, w) // 2 - 1) | 1))
+        why = f"motion blur of about {b.size_px:.0f} px found after denoising (the noise hid it from the analysis)"
+        plan.steps.insert(i + 1, Step("deblur", choice.method, params, f"{why}; {choice.why}; blur kernel estimated blindly",
+                                      checked=True, fallback=choice.runner_up))
 
     def restore(self, image: np.ndarray, **plan_options: Any) -> RestoreResult:
         """:meth:`plan` then :meth:`run`; ``progress=`` is passed to :meth:`run` and

@@ -50,6 +50,8 @@ __all__ = [
     "BLIND_DECONV_SIGMA",
     "NOISY_BLIND_DECONV_SIGMA",
     "NOISY_DEBLUR_MIN_SIGMA",
+    "CLEAN_BLIND_DECONV_SIGMA",
+    "CLEAN_BLIND_MAX_NOISE",
     "BLUR_MIN_SIZE_PX",
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
@@ -113,6 +115,14 @@ NOISY_BLIND_DECONV_SIGMA = 6.5
 #: clean photo's texture read as camera noise of 1.5 (and lost 2.1 dB at 6.5); camera noise
 #: under JPEG read 3.2-3.9 on the study's photos.
 NOISY_DEBLUR_MIN_SIGMA = 2.5
+#: ... and when the photo reads as noise-free (estimate under CLEAN_BLIND_MAX_NOISE, no JPEG or
+#: denoise step): nothing but the kernel's error to regularise against, so a lower floor.
+#: Session 31, CBSD432 photos with bank motion kernels and no noise, blind kernel then sigma
+#: 3 / 2: mean 29.46 / 30.24 dB (5 photos, seed 3) and 28.51 / 28.74 (6 photos, seed 5; one
+#: photo whose support was read as 49 px for a 23 px kernel lost 1.45 dB, already below its
+#: input at 3); with 2 levels of Gaussian noise 2 lost 0.31 dB on average, hence the threshold.
+CLEAN_BLIND_DECONV_SIGMA = 2.0
+CLEAN_BLIND_MAX_NOISE = 0.5
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
 #: the spectrum DEFOCUS_MIN_EVIDENCE times better than no blur, both halves of the frame agree,
