@@ -183,7 +183,9 @@ def test_restore_prints_the_plan_before_the_work(tmp_path, clean):
     assert r.exit_code == 0, r.output
     text = r.output
     assert "why" in text and "written" in text and text.index("why") < text.index("written")
-    assert re.search(r"denoise: drunet-gray \d+\.\d\ds", text)
+    # the step's line after the work: the planned model, or the runner-up the check fell back to
+    # (session 32's drunet-gray raises NIQE by 0.66 on this image, over the check's 0.3 margin)
+    assert re.search(r"denoise: (drunet-gray|ffdnet-color) \d+\.\d\ds", text)
 
 
 def test_batch_counts_restored_apart_from_unchanged(tmp_path, clean):
