@@ -227,24 +227,14 @@ def _load_prior(prior: str, resolution: int) -> _Prior:
             raise ConfigError(f"face prior is {g.resolution} px, this run {resolution} px")
         g_args = {"resolution": resolution, **{k: v for k, v in loaded.card.args.items() if k != "resolution"}}
         return _Prior(g_args, {"resolution": resolution}, g.state_dict(), None)
-    _, state = load_checkpoint(_prior_checkpoint(prior))
+    from restora.train.gan_prior import find_checkpoint
+
+    _, state = load_checkpoint(find_checkpoint(prior))
     pcfg = state["config"]
     if int(pcfg["resolution"]) != resolution:
         raise ConfigError(f"face prior is {pcfg['resolution']} px, this run {resolution} px")
     return _Prior({"resolution": resolution, **pcfg.get("generator", {})},
                   {"resolution": resolution, **pcfg.get("discriminator", {})}, state["ema"]["module"], state["D"])
-
-
-def _prior_checkpoint(prior: str) -> Path:
-    p = Path(prior).expanduser()
-    if p.is_dir():
-        found = latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)
-        if found is None:
-            raise MissingResourceError(f"no checkpoint in face-prior folder {p}")
-        return found
-    if not p.is_file():
-        raise MissingResourceError(f"face-prior checkpoint {p} not found")
-    return p
 
 
 class FaceFusionTrainer:

@@ -175,20 +175,30 @@ def _config_from(d: dict[str, Any]) -> GANPriorConfig:
     return GANPriorConfig(**d)
 
 
-def load_generator(checkpoint: str | Path, *, ema: bool = True) -> StyleGAN2Generator:
-    """The generator (EMA weights by default) of a face-prior checkpoint (``.json`` path, or a
-    run folder: its newest checkpoint), in eval mode."""
-    p = Path(checkpoint)
+def find_checkpoint(checkpoint: str | Path) -> Path:
+    """A face-prior checkpoint: ``checkpoint`` itself, or a run folder's newest checkpoint."""
+    p = Path(checkpoint).expanduser()
     if p.is_dir():
         found = latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)
         if found is None:
-            raise MissingResourceError(f"no checkpoint in {p}")
-        p = found
-    _, state = load_checkpoint(p)
-    cfg = _config_from(state["config"])
-    g = _build_g(cfg)
+            raise MissingResourceError(f"no checkpoint in face-prior folder {p}")
+        return found
+    if not p.is_file():
+        raise MissingResourceError(f"face-prior checkpoint {p} not found")
+    return p
+
+
+def _generator_from(state: dict[str, Any], *, ema: bool = True) -> StyleGAN2Generator:
+    g = _build_g(_config_from(state["config"]))
     g.load_state_dict(state["ema"]["module"] if ema else state["G"])
     return g.eval()
+
+
+def load_generator(checkpoint: str | Path, *, ema: bool = True) -> StyleGAN2Generator:
+    """The generator (EMA weights by default) of a face-prior checkpoint (``.json`` path, or a
+    run folder: its newest checkpoint), in eval mode."""
+    _, state = load_checkpoint(find_checkpoint(checkpoint))
+    return _generator_from(state, ema=ema)
 
 
 def export_generator(checkpoint: str | Path, path: str | Path, *, name: str | None = None) -> Path:
@@ -197,13 +207,9 @@ def export_generator(checkpoint: str | Path, path: str | Path, *, name: str | No
     from restora.zoo.cards import ModelCard
     from restora.zoo.store import save_model
 
-    p = Path(checkpoint)
-    found = (latest_checkpoint(p / "checkpoints") or latest_checkpoint(p)) if p.is_dir() else p
-    if found is None:
-        raise MissingResourceError(f"no checkpoint in {p}")
-    step, state = load_checkpoint(found)
+    step, state = load_checkpoint(find_checkpoint(checkpoint))
     cfg = _config_from(state["config"])
-    g = load_generator(found)
+    g = _generator_from(state)
     card = ModelCard(
         name=name or Path(path).with_suffix("").name, arch="stylegan2-generator",
         args={"resolution": cfg.resolution, **cfg.generator}, task="generate",
