@@ -33,6 +33,25 @@ def test_round_trip_is_exact_and_card_filled(saved):
     assert loaded.descriptor.in_channels == 1
 
 
+def test_float16_weights_load_as_float32(saved, tmp_path):
+    """Large shipped files (face-fusion) are stored as float16 to stay small; they load into
+    the float32 model (the card's checksum is of the float16 file)."""
+    from safetensors.torch import load_file, save_file
+
+    from restora.zoo.store import sha256_file
+
+    model, path = saved
+    half = tmp_path / "half.safetensors"
+    save_file({k: v.half() for k, v in load_file(str(path)).items()}, str(half))
+    card = json.loads(path.with_suffix(".json").read_text())
+    half.with_suffix(".json").write_text(json.dumps({**card, "sha256": sha256_file(half)}))
+    loaded = zoo.load(half)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), model.eval()(x), atol=1e-2)
+
+
 def test_checksum_mismatch_and_missing_card(saved, tmp_path):
     _, path = saved
     data = bytearray(path.read_bytes())
