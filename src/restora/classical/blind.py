@@ -244,6 +244,27 @@ def _tikhonov_latent(blurred: np.ndarray, kernel: np.ndarray, weight: float) -> 
     return sfft.irfft2(X, s=shape)[crop]
 
 
+def _refine_kernel(b: np.ndarray, k: np.ndarray, rounds: int, fraction: float, weight: float, threshold: float,
+                   nonneg_iterations: int) -> np.ndarray:
+    """Re-estimate the full-resolution kernel ``k`` of the blurred ``b`` ``rounds`` times from the
+    strongest ``fraction`` of the gradients of a natural-image latent: the hyper-Laplacian MAP
+    deconvolution of ``b`` by the current kernel (sigma 1), instead of the L0 prediction's
+    cartoon, whose step edges put a motion stroke's width into the kernel."""
+    bx, by = _grads(b)
+    for _ in range(rounds):
+        latent = map_deconvolution(b[:, :, None], k, prior="hyper-laplacian", sigma=1.0)
+        px, py = _grads(np.asarray(latent, np.float64).reshape(b.shape))
+        mag = np.hypot(px, py)
+        strong = mag >= np.quantile(mag, 1.0 - fraction)
+        k_new = np.maximum(_estimate_kernel_ls(px * strong, py * strong, bx, by, k.shape[0], weight, k0=k,
+                                               nonneg_iterations=nonneg_iterations), 0.0)
+        if k_new.max() <= 0:
+            break
+        k_new[k_new < threshold * k_new.max()] = 0.0
+        k = _clean_kernel(k_new / k_new.sum(), threshold)
+    return k
+
+
 def _l0_latent(blurred: np.ndarray, kernel: np.ndarray, lam: float, beta_max: float = 1e5) -> np.ndarray:
     """``argmin ||k * x - b||^2 + lam ||grad x||_0`` by half-quadratic splitting (Xu et al. 2013)."""
     padded, crop = pad_for_deconvolution(blurred[:, :, None], kernel)
@@ -296,6 +317,9 @@ def estimate_kernel(
     shock_dt: float = 0.5,
     threshold: float = 0.05,
     nonneg_iterations: int = 100,
+    refine: int = 4,
+    refine_fraction: float = 0.1,
+    subpixel: bool = False,
     verbose: bool = False,
 ) -> np.ndarray:
     """Estimate a ``kernel_size x kernel_size`` blur kernel (sums to 1, centred) from ``image``.
@@ -315,7 +339,17 @@ def estimate_kernel(
       removed and the kernel is normalised;
     * (``"shock"`` only) a Tikhonov latent update with weight ``latent_weight``.
 
-    Each level ends by removing weak disconnected parts and centring the kernel's mass.
+    Each level ends by removing weak disconnected parts and centring the kernel's mass. The
+    full-resolution kernel is then re-estimated ``refine`` times from the strongest
+    ``refine_fraction`` of the gradients of its hyper-Laplacian deconvolution (a natural-image
+    latent in place of the L0 cartoon; session 33, 12 CBSD432 photos with bank motion kernels,
+    hyper-Laplacian MAP at level 1 / 2: 28.06 / 28.05 dB unrefined, 28.49 / 28.30 after 2 rounds,
+    28.74 / 28.42 after 4; the true kernels 32.86 / 30.75; ``benchmarks/blind_motion_study.py``). The
+    result is centred to the whole pixel; ``subpixel=True`` moves its mass to the exact centre
+    by bilinear interpolation, which smears every stroke of a motion path over two pixels
+    (session 33, 9 CBSD432 photos with bank motion kernels, hyper-Laplacian MAP at its best
+    level: the smeared kernel restored them ~3 dB worse; a blind kernel is only known up to a
+    translation, so the fraction buys no alignment either).
     """
     img = as_image(image)
     check_choice("predictor", predictor, ("shock", "l0"))
@@ -387,7 +421,10 @@ def estimate_kernel(
         k = _clean_kernel(k, threshold)
         if verbose:
             print(f"  level {level}: kernel {size}, image {shape}")
-    return center_kernel(k, subpixel=True)
+    if refine > 0:
+        k = _refine_kernel(b_full, k, int(refine), float(check_range("refine_fraction", refine_fraction, 0, 1, lo_open=True)),
+                           kernel_weight, threshold, nonneg_iterations)
+    return center_kernel(k, subpixel=subpixel)
 
 
 def blind_deconvolve(
