@@ -43,6 +43,7 @@ def _deconv() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
 
     return {
         "map1": lambda x, k: map_deconvolution(x, k, prior="hyper-laplacian", sigma=1.0),
+        "map1.5": lambda x, k: map_deconvolution(x, k, prior="hyper-laplacian", sigma=1.5),
         "map2": lambda x, k: map_deconvolution(x, k, prior="hyper-laplacian", sigma=2.0),
         "map3": lambda x, k: map_deconvolution(x, k, prior="hyper-laplacian", sigma=3.0),
     }

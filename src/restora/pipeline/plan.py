@@ -121,7 +121,10 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: 3 / 2: mean 29.46 / 30.24 dB (5 photos, seed 3) and 28.51 / 28.74 (6 photos, seed 5; one
 #: photo whose support was read as 49 px for a 23 px kernel lost 1.45 dB, already below its
 #: input at 3); with 2 levels of Gaussian noise 2 lost 0.31 dB on average, hence the threshold.
-CLEAN_BLIND_DECONV_SIGMA = 2.0
+#: Session 33, with the refined whole-pixel kernels (``restora.classical.blind``): level 1.5
+#: against 2 gained +0.39 dB on the 7 planned photos of seed 5 (worst -0.10; 30.07 / 29.82 dB
+#: over all 8, `benchmarks/results/blind-centre-s33`), and level 1 +0.32 on seed 3's 12.
+CLEAN_BLIND_DECONV_SIGMA = 1.5
 CLEAN_BLIND_MAX_NOISE = 0.5
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
