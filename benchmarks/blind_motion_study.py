@@ -26,10 +26,10 @@ import numpy as np
 
 #: estimator variants: name -> (support multiplier, estimate_kernel options)
 VARIANTS: dict[str, tuple[float, dict[str, Any]]] = {
-    "base": (1.0, {}),
-    "unrefined": (1.0, {"refine": 0}),
-    "refine2": (1.0, {"refine": 2}),
-    "subpixel": (1.0, {"subpixel": True, "refine": 0}),
+    "default": (1.0, {}),
+    "whole": (1.0, {"subpixel": False}),
+    "refine2": (1.0, {"subpixel": False, "refine": 2}),
+    "refine4": (1.0, {"subpixel": False, "refine": 4}),
     "it3": (1.0, {"iterations": 3}),
     "it10": (1.0, {"iterations": 10}),
     "ks1.4": (1.4, {}),

@@ -41,7 +41,7 @@ from restora.classical.deconvolve import default_lam, map_deconvolution, pad_for
 from restora.errors import InvalidParameterError
 from restora.validation import as_image, check_choice, check_range
 
-__all__ = ["estimate_kernel", "blind_deconvolve", "center_kernel", "thin_kernel_options"]
+__all__ = ["estimate_kernel", "blind_deconvolve", "center_kernel"]
 
 
 # --------------------------------------------------------------------------------------
@@ -317,9 +317,9 @@ def estimate_kernel(
     shock_dt: float = 0.5,
     threshold: float = 0.05,
     nonneg_iterations: int = 100,
-    refine: int = 4,
+    refine: int = 0,
     refine_fraction: float = 0.1,
-    subpixel: bool = False,
+    subpixel: bool = True,
     verbose: bool = False,
 ) -> np.ndarray:
     """Estimate a ``kernel_size x kernel_size`` blur kernel (sums to 1, centred) from ``image``.
@@ -339,17 +339,17 @@ def estimate_kernel(
       removed and the kernel is normalised;
     * (``"shock"`` only) a Tikhonov latent update with weight ``latent_weight``.
 
-    Each level ends by removing weak disconnected parts and centring the kernel's mass. The
-    full-resolution kernel is then re-estimated ``refine`` times from the strongest
-    ``refine_fraction`` of the gradients of its hyper-Laplacian deconvolution (a natural-image
-    latent in place of the L0 cartoon; session 33, 12 CBSD432 photos with bank motion kernels,
-    hyper-Laplacian MAP at level 1 / 2: 28.06 / 28.05 dB unrefined, 28.49 / 28.30 after 2 rounds,
-    28.74 / 28.42 after 4; the true kernels 32.86 / 30.75; ``benchmarks/blind_motion_study.py``). The
-    result is centred to the whole pixel; ``subpixel=True`` moves its mass to the exact centre
-    by bilinear interpolation, which smears every stroke of a motion path over two pixels
-    (session 33, 9 CBSD432 photos with bank motion kernels, hyper-Laplacian MAP at its best
-    level: the smeared kernel restored them ~3 dB worse; a blind kernel is only known up to a
-    translation, so the fraction buys no alignment either).
+    Each level ends by removing weak disconnected parts and centring the kernel's mass; the
+    result's mass is moved to the exact centre by a bilinear sub-pixel shift (``subpixel``).
+    ``refine`` > 0 then re-estimates the full-resolution kernel that many times from the
+    strongest ``refine_fraction`` of the gradients of its hyper-Laplacian deconvolution, and
+    ``subpixel=False`` centres to the whole pixel instead. Both give thinner kernels, which
+    pay on blur that is an exact convolution and cost on real camera shake (session 33,
+    ``docs/deblur.md``): on 12 CBSD432 photos blurred by bank kernels, MAP at level 1 / 2 gave
+    27.07 / 27.77 dB as default, 28.06 / 28.05 whole-pixel, 28.74 / 28.42 whole-pixel with
+    ``refine=4`` (true kernels 32.86 / 30.75); on Levin's real shake (two images, level 3)
+    29.36 / 34.38 dB as default, 28.96 / 31.75 whole-pixel, 27.33 / 29.94 refined. So the
+    defaults stay the robust ones.
     """
     img = as_image(image)
     check_choice("predictor", predictor, ("shock", "l0"))
@@ -425,16 +425,6 @@ def estimate_kernel(
         k = _refine_kernel(b_full, k, int(refine), float(check_range("refine_fraction", refine_fraction, 0, 1, lo_open=True)),
                            kernel_weight, threshold, nonneg_iterations)
     return center_kernel(k, subpixel=subpixel)
-
-
-def thin_kernel_options(thin: bool) -> dict[str, Any]:
-    """Options of :func:`estimate_kernel` for a photo that reads noise-free (``thin``: the
-    whole-pixel, refined kernel, the default) or one that carries noise or JPEG artifacts,
-    or was denoised or deblocked (the sub-pixel, unrefined kernel of sessions <= 32): the
-    refinement's latent keeps those artifacts, and on CBSD68 restore-auto (session 33) it
-    lost 0.1-1.1 dB on 7 such photos while gaining 0.25-3.4 dB on the 6 noise-free ones;
-    the training-photo studies had covered noise-free motion blur only."""
-    return {} if thin else {"refine": 0, "subpixel": True}
 
 
 def blind_deconvolve(

@@ -203,9 +203,7 @@ def detect_blur(
         return BlurEstimate("none", 1.0, None, conf, gate_sigma=gate)
     ks = min(ks, (min(window.shape) // 2 - 1) | 1)
     ks += 1 - ks % 2
-    # the estimator as the detector's thresholds were measured with it (sub-pixel centred, no
-    # refinement): the sizes and confidences below, and the planner's limits, are calibrated on it
-    kernel = estimate_kernel(window[:, :, None], ks, refine=0, subpixel=True)
+    kernel = estimate_kernel(window[:, :, None], ks)
     est = describe_kernel(kernel)
     return BlurEstimate(est.kind, est.size_px, est.angle_deg, est.confidence, est.anisotropy, gate, kernel)
 

@@ -399,8 +399,6 @@ class RestorePipeline:
                         clean = not noisy and "jpeg" not in wanted and sigma < CLEAN_BLIND_MAX_NOISE
                         floor = NOISY_BLIND_DECONV_SIGMA if noisy else CLEAN_BLIND_DECONV_SIGMA if clean else BLIND_DECONV_SIGMA
                         params["sigma"] = round(max(noise_left, floor), 2)
-                        if clean:  # the refined whole-pixel kernel (measured on noise-free photos only)
-                            params["_thin_kernel"] = True
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 
@@ -634,14 +632,14 @@ class RestorePipeline:
                 ks = int(cond["kernel"].shape[0])
                 return self._apply(restorer, x, cond, scale=1, overlap=max(32, 3 * ks), stage=step.name, progress=progress)
             if "kernel_size" in p and getattr(restorer, "engine", None) is None:
-                from restora.classical.blind import estimate_kernel, thin_kernel_options
+                from restora.classical.blind import estimate_kernel
 
                 ks = int(p["kernel_size"])
                 h, w = x.shape[:2]
                 side = 768
                 y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
                 crop = x[y0 : y0 + side, x0 : x0 + side]
-                cond["kernel"] = estimate_kernel(crop, ks, **thin_kernel_options(bool(p.get("_thin_kernel"))))
+                cond["kernel"] = estimate_kernel(crop, ks)
                 from restora.classical.blur_detect import kernel_extent
 
                 p["_kernel_px"] = round(kernel_extent(cond["kernel"]), 1)

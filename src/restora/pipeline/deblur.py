@@ -162,10 +162,9 @@ def deblur_image(
                 raise InvalidParameterError("method blind-vb is not available in this installation") from None
             k = np.asarray(vb_estimate_kernel(img, int(kernel_size))[0], np.float64)
         else:
-            from restora.classical.blind import estimate_kernel, thin_kernel_options
-            from restora.pipeline.plan import CLEAN_BLIND_MAX_NOISE
+            from restora.classical.blind import estimate_kernel
 
-            k = estimate_kernel(img, int(kernel_size), **thin_kernel_options(s < CLEAN_BLIND_MAX_NOISE))
+            k = estimate_kernel(img, int(kernel_size))
         if name != "blind-pnp" and source == "estimated":  # blind-pnp floors at PNP_MIN_SIGMA itself
             from restora.pipeline.plan import BLIND_DECONV_SIGMA
 

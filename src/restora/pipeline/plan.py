@@ -121,10 +121,11 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: 3 / 2: mean 29.46 / 30.24 dB (5 photos, seed 3) and 28.51 / 28.74 (6 photos, seed 5; one
 #: photo whose support was read as 49 px for a 23 px kernel lost 1.45 dB, already below its
 #: input at 3); with 2 levels of Gaussian noise 2 lost 0.31 dB on average, hence the threshold.
-#: Session 33, with the refined whole-pixel kernels (``restora.classical.blind``): level 1.5
-#: against 2 gained +0.39 dB on the 7 planned photos of seed 5 (worst -0.10; 30.07 / 29.82 dB
-#: over all 8, `benchmarks/results/blind-centre-s33`), and level 1 +0.32 on seed 3's 12.
-CLEAN_BLIND_DECONV_SIGMA = 1.5
+#: Session 33: on Levin's 32 real camera-shake photos (all read noise-free) floor 2 gave
+#: 27.65 dB against 28.15 at 3, lower on 20 of 32 (`benchmarks/results/deblur-levin-s33-floor2`,
+#: `-floor3`): the synthetic gain (exact convolutions; +2.2 dB summed over 7 CBSD68 photos)
+#: does not carry to photographed blur, so the floor is back at BLIND_DECONV_SIGMA.
+CLEAN_BLIND_DECONV_SIGMA = 3.0
 CLEAN_BLIND_MAX_NOISE = 0.5
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
