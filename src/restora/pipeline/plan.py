@@ -121,7 +121,7 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: 3 / 2: mean 29.46 / 30.24 dB (5 photos, seed 3) and 28.51 / 28.74 (6 photos, seed 5; one
 #: photo whose support was read as 49 px for a 23 px kernel lost 1.45 dB, already below its
 #: input at 3); with 2 levels of Gaussian noise 2 lost 0.31 dB on average, hence the threshold.
-#: Session 33: on Levin's 32 real camera-shake photos (all read noise-free) floor 2 gave
+#: Session 33: on Levin's 32 real camera-shake photos (27 read noise-free and changed) floor 2 gave
 #: 27.65 dB against 28.15 at 3, lower on 20 of 32 (`benchmarks/results/deblur-levin-s33-floor2`,
 #: `-floor3`): the synthetic gain (exact convolutions; +2.2 dB summed over 7 CBSD68 photos)
 #: does not carry to photographed blur, so the floor is back at BLIND_DECONV_SIGMA.
