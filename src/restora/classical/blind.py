@@ -260,8 +260,7 @@ def _refine_kernel(b: np.ndarray, k: np.ndarray, rounds: int, fraction: float, w
                                                nonneg_iterations=nonneg_iterations), 0.0)
         if k_new.max() <= 0:
             break
-        k_new[k_new < threshold * k_new.max()] = 0.0
-        k = _clean_kernel(k_new / k_new.sum(), threshold)
+        k = _clean_kernel(k_new, threshold)  # thresholds, drops specks, normalises, centres
     return k
 
 
