@@ -210,6 +210,21 @@ def test_blur_in_part_of_the_frame_is_left_alone(clean, pipe):
     assert plan.step("deblur") is None and "part of the frame" in plan.describe()
 
 
+def test_one_shake_read_at_two_lengths_is_uniform(clean):
+    """Levin's real shakes read 2-3x apart in length on the two halves of one photo (four of 32
+    were declined as depth of field); a common direction is the camera-shake signature."""
+    from restora.classical.estimate import _blur_of_halves
+
+    w = clean.shape[1]
+    two_lengths = _motion(clean, 7).copy()
+    two_lengths[:, w // 2 :] = _motion(clean, 21)[:, w // 2 :]
+    found, uniform = _blur_of_halves(two_lengths)
+    assert found.kind == "motion" and uniform
+    crossed = two_lengths.copy()  # the right half shaken across the left half's direction
+    crossed[:, w // 2 :] = np.transpose(_motion(np.transpose(clean, (1, 0, 2)), 21), (1, 0, 2))[:, w // 2 :]
+    assert not _blur_of_halves(crossed)[1]
+
+
 def test_denoising_before_a_deblur_is_judged_by_its_removal_budget(clean, monkeypatch):
     """NIQE reads the noise on a blurred photo as detail: denoising it raised NIQE, the check
     dropped the denoiser and the deconvolution amplified the noise (CBSD68 106024, -3.4 dB)."""
