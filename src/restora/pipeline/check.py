@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHECK_SIDE", "DEBLUR_NIQE_MARGIN", "DEBLUR_NOISE_GAIN", "KERNEL_CONFIRM", "NIQE_MARGIN", "REMOVAL_FACTOR", "Verdict", "judge_step"]
+__all__ = ["CHECK_SIDE", "DEBLUR_INPUT_NIQE_MARGIN", "DEBLUR_NIQE_MARGIN", "DEBLUR_NOISE_GAIN", "KERNEL_CONFIRM", "NIQE_MARGIN", "REMOVAL_FACTOR", "Verdict", "judge_step"]
 
 #: Side of the centre crop the check measures (NIQE costs ~0.2 s on 512^2).
 CHECK_SIDE = 512
@@ -54,6 +54,10 @@ CHECK_SIDE = 512
 NIQE_MARGIN = 0.3
 #: ... and by at most this much across a deblur step (sharper edges raise it too).
 DEBLUR_NIQE_MARGIN = 2.0
+#: How far above the original input's NIQE a deblur may end after a tables-trusted JPEG step.
+#: Session 34 tried 2.0 (= DEBLUR_NIQE_MARGIN): CBSD68 304074 (motion + JPEG 59) kept a deblur
+#: worth +4.5 dB, but the PolyU camera JPEG desk_4 kept one that lost 7.1 dB and toy_13 0.6 dB.
+DEBLUR_INPUT_NIQE_MARGIN = NIQE_MARGIN
 #: A deblurred image may carry at most this many times the input's fine-scale noise (+2 levels).
 DEBLUR_NOISE_GAIN = 2.0
 #: A blind deblur kernel must span at least this fraction of the blur size the analysis measured.
@@ -139,7 +143,7 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
             return Verdict(True, f"removed {removed:.1f} levels before deblurring (NIQE {nb:.2f} -> {na:.2f} not judged on a blurred image)", scores)
         if trusted and name == "jpeg":
             return Verdict(True, f"removed {removed:.1f} levels of JPEG artefacts the quantisation tables prove (NIQE {nb:.2f} -> {na:.2f} not judged)", scores)
-    if name == "deblur" and input_niqe is not None and input_niqe < nb and na > input_niqe + NIQE_MARGIN:
+    if name == "deblur" and input_niqe is not None and input_niqe < nb and na > input_niqe + DEBLUR_INPUT_NIQE_MARGIN:
         return Verdict(False, f"NIQE {na:.2f} is above the original input's {input_niqe:.2f} (less natural)", scores)
     if na > nb + (DEBLUR_NIQE_MARGIN if name == "deblur" else NIQE_MARGIN):
         return Verdict(False, f"NIQE rose from {nb:.2f} to {na:.2f} (less natural)", scores)

@@ -21,8 +21,10 @@ list of steps. The rules (documented in ``docs/restore.md``):
 * ``deblur``: when asked (``steps``), or when blur detection
   (:func:`restora.classical.blur_detect.detect_blur`) finds motion, defocus or Gaussian
   blur of at least :data:`BLUR_MIN_SIZE_PX` pixels on both halves of the frame (camera shake
-  or a missed focus; blur in one half only is depth of field and is left alone); the kernel
-  is then estimated blindly with a support fitted to the measured size.
+  or a missed focus; blur in one half only is depth of field and is left alone; both halves
+  must read similar sizes, or motion along one direction: a shake's length read on half a
+  frame is noisy); the kernel is then estimated blindly with a support fitted to the
+  measured size.
 * ``dehaze`` / ``exposure``: with ``enhance=True`` (``--enhance``), when a detector of
   :mod:`restora.classical.enhance_detect` fires (haze; under- or over-exposure). They are
   tuned for no false alarm on the clean training photos and catch clear synthetic cases
