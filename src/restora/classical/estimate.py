@@ -581,6 +581,11 @@ def analyse(image: np.ndarray, path: str | os.PathLike[str] | None = None) -> di
     return out
 
 
+#: Two halves of a frame blurred by motion along directions this close (degrees, modulo 180)
+#: are one camera shake, whatever lengths they read.
+SHAKE_ANGLE_TOLERANCE_DEG = 30.0
+
+
 def _blur_of_halves(img: np.ndarray) -> tuple[Any, bool]:
     """Blur detected on the two halves of the image (split across its longer side), and
     whether it is uniform: camera shake and a mis-focused shot blur the whole frame alike,
@@ -604,11 +609,6 @@ def _blur_of_halves(img: np.ndarray) -> tuple[Any, bool]:
     sizes = [f.size_px for f in blurred]
     uniform = len(blurred) == 2 and (max(sizes) <= 2.0 * max(min(sizes), 1e-6) or _same_shake(*blurred))
     return best, uniform
-
-
-#: Two halves of a frame blurred by motion along directions this close (degrees, modulo 180)
-#: are one camera shake, whatever lengths they read.
-SHAKE_ANGLE_TOLERANCE_DEG = 30.0
 
 
 def _same_shake(a: Any, b: Any) -> bool:

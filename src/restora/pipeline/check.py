@@ -14,7 +14,7 @@ The judgement, on the luma of a centre crop of at most :data:`CHECK_SIDE` pixels
   and texture raise NIQE as ringing does: with 0.3, two CBSD68 motion blurs (NIQE +0.42 and
   +1.85) lost deblurs worth +3.7 and +2.8 dB; of 31 synthetic deblurs (CBSD68, Kodak24) all
   gained but one (-0.98 dB), and its NIQE fell, so a tight NIQE margin guards nothing here. A deblur after a tables-trusted JPEG step still answers
-  to the original input's NIQE within :data:`NIQE_MARGIN` (below): that rule dropped 10 PolyU
+  to the original input's NIQE within :data:`DEBLUR_INPUT_NIQE_MARGIN` (below): that rule dropped 10 PolyU
   deblurs that would have lost 1 to 18.6 dB;
 * **kernel agreement** (``deblur`` with a blind kernel only): the estimated kernel must span
   at least :data:`KERNEL_CONFIRM` of the blur size the analysis measured. Two independent
