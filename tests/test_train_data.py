@@ -160,6 +160,43 @@ def test_camera_pair_differs_by_the_sensor_noise_alone():
     assert float(np.abs(noisy - clean).mean()) > 3 * float(np.abs(low - clean).mean()) > 0
 
 
+def test_camera_pair_can_save_a_camera_jpeg_and_unknown_options_fail():
+    from restora.classical.estimate import jpeg_quality_from_pixels
+    from restora.degrade import jpeg
+    from restora.errors import ConfigError
+    from restora.train.config import DegradationConfig
+    from restora.train.data import camera_jpeg_quality, camera_pair
+
+    rgb = np.random.default_rng(1).random((64, 64, 3), dtype=np.float32) * 0.8 + 0.1
+    noisy, clean = camera_pair(rgb, np.random.default_rng(3), shot=1e-3, read=1e-3)
+    saved, clean_too = camera_pair(rgb, np.random.default_rng(3), shot=1e-3, read=1e-3, jpeg_quality=70)
+    np.testing.assert_array_equal(clean, clean_too)  # the target stays the noise-free ISP output
+    # the JPEG of the very same noisy rendering (8-bit values, quality readable from the pixels)
+    np.testing.assert_array_equal(saved, jpeg(np.clip(noisy, 0, 1), 70).image)
+    assert np.array_equal(saved * 255, np.round(saved * 255))
+    quality, evidence = jpeg_quality_from_pixels(saved)
+    assert evidence == "dct" and quality == pytest.approx(70, abs=6)
+    with pytest.raises(ConfigError, match="unknown camera option.*'iso'"):
+        camera_pair(rgb, np.random.default_rng(3), iso=800)
+    assert camera_jpeg_quality(DegradationConfig(type="camera", options={"jpeg_quality": [60, 95]})) == [60, 95]
+    assert camera_jpeg_quality(DegradationConfig(type="camera", options={"jpeg_quality": 80})) == [80, 80]
+    assert camera_jpeg_quality(DegradationConfig(type="camera")) is None
+    assert camera_jpeg_quality(DegradationConfig(type="jpeg")) is None
+
+
+def test_luma_split_gives_the_jfif_y_of_a_pair_damaged_in_colour():
+    from restora.train.config import DegradationConfig
+    from restora.train.data import degrade_pair, to_channels
+
+    rgb = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32) * 0.8 + 0.1
+    deg = DegradationConfig(type="camera", clip=True, options={"jpeg_quality": 75})
+    lq, hq, sigma = degrade_pair(rgb, deg, np.random.default_rng(4), color_split="luma")
+    full_lq, full_hq, _ = degrade_pair(rgb, deg, np.random.default_rng(4))
+    assert lq.shape == hq.shape == (32, 32, 1) and sigma == 0.0
+    np.testing.assert_allclose(lq, to_channels(full_lq, 1), atol=1e-6)
+    np.testing.assert_allclose(hq, to_channels(full_hq, 1), atol=1e-6)
+
+
 def test_color_split_and_camera_configs_are_checked(images):
     from restora.errors import ConfigError
 

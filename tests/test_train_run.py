@@ -313,3 +313,14 @@ def test_a_prefixed_partial_init_loads_one_sub_module(tmp_path):
     assert states_equal({k[len("face."):]: v for k, v in system.state_dict().items() if k.startswith("face.")}, bridge.state_dict())
     with pytest.raises(ConfigError, match="init_partial"):
         _load_weights(system, str(path), "model.init", prefix="face.")
+
+
+def test_camera_jpeg_run_makes_a_jpeg_card_with_its_quality_range(tmp_path):
+    from restora import zoo
+
+    recipe = tiny_recipe(tmp_path, data={"color_split": "luma", "degradation": {"type": "camera", "clip": True, "options": {"jpeg_quality": [60, 95]}}},
+                         train={"steps": 2, "checkpoint_every": 0}, val={"every": 2})
+    run = train(load_config(data={**recipe, "output": str(tmp_path / "cam")}))
+    card = zoo.load(run.export_path).card
+    assert card.task == "jpeg" and card.quality_range == [60, 95] and card.channels == 1
+    assert card.real_world and card.degradation == "camera"  # the planner's real-world flag

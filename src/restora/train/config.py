@@ -88,7 +88,9 @@ class DataConfig:
     channels: Literal[1, 3] | None = None  # None: the model's input channels; RGB<->gray converted
     # opponent: a 1-channel model learns from colour images, one opponent-colour channel per
     # sample (luma or a chroma difference, restora.opponent), the way it runs on colour images
-    color_split: Literal["none", "opponent"] = "none"
+    # luma: the JFIF Y of a pair damaged in colour (camera noise under a 4:2:0 JPEG), for a
+    # gray JPEG model, which deblocks a colour image's Y plane at full resolution
+    color_split: Literal["none", "opponent", "luma"] = "none"
     patch_size: int = 64  # side of the high-quality (target) crop
     batch_size: int = 16  # per process (the effective batch under DDP is batch_size x world size)
     augment: bool = True  # the 8 flips/rotations

@@ -175,11 +175,34 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     """
     from restora.degrade import isp
 
+    unknown = set(options) - set(CAMERA_OPTIONS)
+    if unknown:
+        raise ConfigError(f"config key 'data.degradation.options': unknown camera option(s) {sorted(unknown)}; valid: {sorted(CAMERA_OPTIONS)}")
     raw, meta = isp.unprocess(hq, gen)
     shot, read = options.get("shot"), options.get("read")
     if shot is None:
         shot, read = isp.random_noise_levels(gen)
-    return isp.process(isp.add_raw_noise(raw, shot, read, gen), meta), isp.process(raw, meta)
+    noisy = isp.process(isp.add_raw_noise(raw, shot, read, gen), meta)
+    quality = options.get("jpeg_quality")
+    if quality is not None:  # the camera writes a JPEG (colour, 4:2:0) of its processed output
+        from restora.degrade import jpeg
+
+        noisy = jpeg(np.clip(noisy, 0.0, 1.0), int(_draw(gen, quality, integer=True))).image
+    return noisy, isp.process(raw, meta)
+
+
+#: Options of the ``camera`` degradation (see :func:`camera_pair`): fixed ``shot`` / ``read``
+#: raw noise levels (default: drawn per patch), and ``jpeg_quality`` (int or ``[lo, hi]``):
+#: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG).
+CAMERA_OPTIONS = ("shot", "read", "jpeg_quality")
+
+
+def camera_jpeg_quality(deg: DegradationConfig) -> list[int] | None:
+    """The ``[lo, hi]`` JPEG qualities of a ``camera`` degradation with ``jpeg_quality``, else None."""
+    q = deg.options.get("jpeg_quality") if deg.type == "camera" else None
+    if q is None:
+        return None
+    return [int(x) for x in q] if isinstance(q, (list, tuple)) else [int(q)] * 2
 
 
 #: Defaults of the ``motion`` degradation's options (see :func:`motion_blur_sample`).
@@ -253,7 +276,8 @@ def degrade_pair(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generato
 
     ``sample``: run the degradation here (else the batch degrader adds it later and ``lq`` is
     None). ``color_split="opponent"``: the pair is reduced to one opponent-colour channel,
-    drawn from ``gen``, with ``sigma`` scaled by that channel's noise gain.
+    drawn from ``gen``, with ``sigma`` scaled by that channel's noise gain; ``"luma"``: to the
+    luma (JFIF Y) of the colour pair, damaged in colour (camera noise under a 4:2:0 JPEG).
     """
     channel = int(gen.integers(0, 3)) if color_split == "opponent" else None
     lq, sigma = None, 0.0
@@ -264,7 +288,10 @@ def degrade_pair(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Generato
                 lq = np.clip(lq, 0.0, 1.0)
         else:
             lq, sigma = degrade_sample(hq, deg, gen)
-    if channel is not None:
+    if color_split == "luma":  # the JFIF Y plane, which a gray JPEG model deblocks at full resolution
+        hq = to_channels(hq, 1)
+        lq = None if lq is None else to_channels(lq, 1)
+    elif channel is not None:
         from restora.opponent import OPPONENT_GAINS, to_opponent
 
         hq = to_opponent(hq, channel)

@@ -27,7 +27,7 @@ from torch import nn
 from restora.errors import ConfigError, RestoraError
 from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from restora.train.config import Config, DiscriminatorConfig, config_to_dict, load_config
-from restora.train.data import BatchDegrader, ValPair, build_train_loader, build_val_set, derive_seed
+from restora.train.data import BatchDegrader, ValPair, build_train_loader, build_val_set, camera_jpeg_quality, derive_seed
 from restora.train.distributed import DistInfo, all_reduce_grads, broadcast_buffers, init_distributed, shutdown_distributed, state_digest
 from restora.train.logs import RunLog, plot_log
 from restora.train.losses import GANLoss, LossTerm, build_losses, gradient_penalty
@@ -102,7 +102,7 @@ def _task_of(cfg: Config, arch_task: str) -> str:
     t = cfg.data.degradation.type
     if t == "gaussian":
         return "denoise"
-    if t == "jpeg":
+    if t == "jpeg" or (t == "camera" and camera_jpeg_quality(cfg.data.degradation) is not None):
         return "jpeg"
     if t == "motion":
         return "deblur"
@@ -556,6 +556,7 @@ class Trainer:
                 noise = [round(x / float(OPPONENT_GAINS.max()), 2) for x in noise]
         if deg.type == "jpeg":
             quality = [int(x) for x in deg.quality] if isinstance(deg.quality, list) else [int(deg.quality)] * 2
+        quality = camera_jpeg_quality(deg) or quality
         name = cfg.export.name or cfg.name
         scores = {}
         if val:
