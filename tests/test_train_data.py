@@ -176,6 +176,10 @@ def test_camera_pair_can_save_a_camera_jpeg_and_unknown_options_fail():
     assert np.array_equal(saved * 255, np.round(saved * 255))
     quality, evidence = jpeg_quality_from_pixels(saved)
     assert evidence == "dct" and quality == pytest.approx(70, abs=6)
+    # clean_fraction: some patches carry the JPEG alone, target the patch itself
+    plain = [camera_pair(rgb, np.random.default_rng(seed), jpeg_quality=70, clean_fraction=0.5) for seed in range(8)]
+    alone = [p for p in plain if np.array_equal(p[1], rgb)]
+    assert 0 < len(alone) < 8 and all(np.array_equal(p[0], jpeg(rgb, 70).image) for p in alone)
     with pytest.raises(ConfigError, match="unknown camera option.*'iso'"):
         camera_pair(rgb, np.random.default_rng(3), iso=800)
     assert camera_jpeg_quality(DegradationConfig(type="camera", options={"jpeg_quality": [60, 95]})) == [60, 95]

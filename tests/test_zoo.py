@@ -270,3 +270,20 @@ def test_equally_fitting_denoisers_are_ranked_by_their_measured_score(monkeypatc
     monkeypatch.setattr(methods, "_neural_cards", lambda tasks: cards)
     assert methods.neural_choice("denoise", channels=3, sigma=25).method == "b-weaker"
     assert methods.neural_choice("denoise", channels=1, sigma=25).method == "y-gray"
+
+
+def test_jpeg_choice_prefers_the_camera_trained_remover_on_camera_jpegs_only(monkeypatch):
+    from restora.pipeline import methods
+
+    def card(name, deg, rng):
+        return zoo.ModelCard(name=name, arch="unet", args={}, task="jpeg", channels=1, quality_range=list(rng),
+                             training={"recipe": {"data": {"degradation": {"type": deg}}}})
+
+    cards = [card("a-libjpeg", "jpeg", (10, 90)), card("b-camera", "camera", (60, 95))]
+    monkeypatch.setattr(methods, "_neural_cards", lambda task: cards)
+    camera = methods.neural_choice("jpeg", channels=3, quality=75, real_world=True)
+    assert camera.method == "b-camera" and camera.runner_up == "a-libjpeg" and "camera noise" in camera.why
+    clean = methods.neural_choice("jpeg", channels=3, quality=75, real_world=False)
+    assert clean.method == "a-libjpeg" and clean.runner_up == "b-camera"
+    # a quality only one covers decides first
+    assert methods.neural_choice("jpeg", channels=3, quality=20, real_world=True).method == "a-libjpeg"

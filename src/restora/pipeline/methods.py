@@ -153,9 +153,9 @@ def neural_choice(
     ``factor`` (the smallest scale >= factor first). A model with the image's channel count
     is preferred to one run per channel; between models that fit equally, the one whose card
     scores best on the step's standard benchmark wins (name order last). ``real_world``: the image carries real-world damage
-    (camera-like noise for ``denoise``; noise, JPEG or blur for ``upscale``), so a model
-    trained on real-world degradations (card ``degradation`` camera/realesrgan/bsrgan) is
-    preferred to one for clean synthetic input.
+    (camera-like noise for ``denoise``; a camera's JPEG for ``jpeg``; noise, JPEG or blur for
+    ``upscale``), so a model trained on real-world degradations (card ``degradation``
+    camera/realesrgan/bsrgan) is preferred to one for clean synthetic input.
     """
     from restora.pipeline.plan import STEP_TASKS
 
@@ -178,7 +178,11 @@ def neural_choice(
             if ok is False:
                 continue
             cover = f"trained on quality {c.quality_range[0]}-{c.quality_range[1]}" if c.quality_range else "blind"
-            ranked.append(((ok is True, ch, _measured_quality(c, step, channels)), c, cover))
+            if c.real_world:
+                cover += ", camera noise under the JPEG"
+            # a camera JPEG: a model trained on sensor noise under the JPEG first; a clean one:
+            # the libjpeg-trained model first (among those covering the quality)
+            ranked.append(((ok is True, c.real_world == real_world, ch, _measured_quality(c, step, channels)), c, cover))
         elif step == "upscale":
             s = int(c.scale)
             if s < 2:
@@ -201,8 +205,10 @@ def neural_choice(
     key, card, cover = ranked[0]
     scales = (int(card.scale),) if step == "upscale" else None
     runner_up = None
-    if step in ("denoise", "jpeg"):  # keys end with the measured score: same fit, lower score
+    if step == "denoise":  # keys end with the measured score: same fit, lower score
         runner_up = next((c.name for k, c, _ in ranked[1:] if k[:-1] == key[:-1]), None)
+    elif step == "jpeg":  # the next model covering the quality as well (camera-trained or not)
+        runner_up = next((c.name for k, c, _ in ranked[1:] if k[0] == key[0] and k[2] == key[2]), None)
     return Choice(card.name, "neural", f"zoo model {card.name} ({cover})", scales, runner_up)
 
 

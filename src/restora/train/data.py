@@ -178,12 +178,18 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     unknown = set(options) - set(CAMERA_OPTIONS)
     if unknown:
         raise ConfigError(f"config key 'data.degradation.options': unknown camera option(s) {sorted(unknown)}; valid: {sorted(CAMERA_OPTIONS)}")
+    quality = options.get("jpeg_quality")
+    clean_fraction = float(options.get("clean_fraction", 0.0))
+    if quality is not None and clean_fraction > 0 and gen.random() < clean_fraction:
+        from restora.degrade import jpeg
+
+        # no sensor in the chain (a scan, a downscaled or edited image): the JPEG alone
+        return jpeg(np.clip(hq, 0.0, 1.0), int(_draw(gen, quality, integer=True))).image, hq
     raw, meta = isp.unprocess(hq, gen)
     shot, read = options.get("shot"), options.get("read")
     if shot is None:
         shot, read = isp.random_noise_levels(gen)
     noisy = isp.process(isp.add_raw_noise(raw, shot, read, gen), meta)
-    quality = options.get("jpeg_quality")
     if quality is not None:  # the camera writes a JPEG (colour, 4:2:0) of its processed output
         from restora.degrade import jpeg
 
@@ -193,8 +199,11 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
 
 #: Options of the ``camera`` degradation (see :func:`camera_pair`): fixed ``shot`` / ``read``
 #: raw noise levels (default: drawn per patch), and ``jpeg_quality`` (int or ``[lo, hi]``):
-#: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG).
-CAMERA_OPTIONS = ("shot", "read", "jpeg_quality")
+#: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG); with it,
+#: ``clean_fraction`` of the patches get the JPEG alone, without the camera pipeline (a model
+#: that only ever saw demosaiced, noisy photos takes the sharp texture of a scan or a
+#: downscaled image for noise and smooths it: -1 to -3 dB on clean LIVE1 JPEGs, session 35).
+CAMERA_OPTIONS = ("shot", "read", "jpeg_quality", "clean_fraction")
 
 
 def camera_jpeg_quality(deg: DegradationConfig) -> list[int] | None:
