@@ -401,3 +401,24 @@ def test_decoded_jpeg_pixels_on_the_dct_lattice_are_trusted_like_tables(pipe, tm
     assert "quantisation lattice" in step.reason
     res = pipe.run(arr, plan)
     assert not getattr(res.plan.step("jpeg"), "dropped", None)  # judged by its removal budget, not NIQE
+
+
+def test_colour_jpeg_gets_the_camera_trained_remover_gray_jpeg_the_libjpeg_one(monkeypatch):
+    from restora import zoo
+    from restora.pipeline import methods
+
+    def card(name, deg, rng):
+        return zoo.ModelCard(name=name, arch="unet", args={}, task="jpeg", channels=1, quality_range=list(rng),
+                             training={"recipe": {"data": {"degradation": {"type": deg}}}})
+
+    monkeypatch.setattr(methods, "_neural_cards", lambda task: [card("jpeg-gray-unet", "jpeg", (10, 90)), card("cam-jpeg", "camera", (60, 95))])
+    analysis = {"noise_sigma": 0.0, "jpeg_quality": 75.0, "jpeg_source": "tables", "blur": {"sigma": 0.5}}
+    pipe = RestorePipeline(device="cpu")
+    colour = pipe.plan(np.zeros((64, 64, 3), np.float32), analysis=analysis).steps
+    assert [(s.name, s.method, s.fallback) for s in colour] == [("jpeg", "cam-jpeg", "jpeg-gray-unet")]
+    gray = pipe.plan(np.zeros((64, 64, 1), np.float32), analysis=analysis).steps
+    assert [(s.name, s.method) for s in gray] == [("jpeg", "jpeg-gray-unet")]
+    low = pipe.plan(np.zeros((64, 64, 3), np.float32), analysis=dict(analysis, jpeg_quality=30.0)).steps
+    assert [(s.name, s.method) for s in low] == [("jpeg", "jpeg-gray-unet")]  # outside the camera remover's range
+    poisson = dict(analysis, noise={"kind": "poisson", "sigma": 2.0})  # not a camera's noise
+    assert pipe.plan(np.zeros((64, 64, 3), np.float32), analysis=poisson).steps[0].method == "jpeg-gray-unet"

@@ -364,7 +364,12 @@ class RestorePipeline:
                     params["subsampling"] = str(a.get("jpeg_subsampling") or "4:2:0")
                 if quality is None:
                     why += "; no JPEG quality measurable, assuming 75"
-                choice = self._choose(name, method_req, channels=channels, pixels=h * w, quality=q)
+                # a colour JPEG is a camera's (or phone's) output, with its sensor noise under
+                # the blocks: a remover trained on camera JPEGs first where the zoo has one,
+                # unless the noise found is Gaussian- or Poisson-like, which no camera leaves
+                # (CBSD68 restore-auto, session 35: Poisson + q58 -0.69 dB, Gaussian-read + q61 -0.97)
+                camera_jpeg = channels == 3 and noise_kind not in ("gaussian", "poisson")
+                choice = self._choose(name, method_req, channels=channels, pixels=h * w, quality=q, real_world=camera_jpeg)
                 if choice.kind == "classical" or _task_of(choice.method) == "denoise":
                     params["sigma"] = round(jpeg_equivalent_sigma(q), 2)
                     if choice.kind == "classical":

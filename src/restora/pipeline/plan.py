@@ -8,6 +8,10 @@ list of steps. The rules (documented in ``docs/restore.md``):
   or (no tables, e.g. a PNG saved from a JPEG) the 8x8 blockiness of the pixels says a
   quality < :data:`PIXEL_JPEG_QUALITY_THRESHOLD` (images of at least
   :data:`PIXEL_JPEG_MIN_PIXELS` pixels only).
+  On a colour image the step runs a remover trained on camera JPEGs (sensor noise under the
+  blocks, card ``degradation: camera``) when the zoo has one covering the quality: a colour
+  JPEG is a camera's or a phone's output, whose noise the libjpeg-trained remover leaves
+  (not where the noise found is Gaussian- or Poisson-like: no camera leaves that).
 * ``denoise``: when the estimated noise sigma exceeds :data:`NOISE_SIGMA_THRESHOLD` (8-bit
   levels); after a JPEG step only the noise the JPEG step does not account for counts.
   Under a JPEG the fine-scale estimate misses most of the noise (quantisation removed its
