@@ -173,27 +173,26 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     same raw processed without noise, so the pair differs by the noise alone, not by the
     demosaic's softening. Camera-noise models are blind: their noise map is zero.
     """
-    from restora.degrade import isp
+    from restora.degrade import isp, jpeg
 
     unknown = set(options) - set(CAMERA_OPTIONS)
     if unknown:
         raise ConfigError(f"config key 'data.degradation.options': unknown camera option(s) {sorted(unknown)}; valid: {sorted(CAMERA_OPTIONS)}")
     quality = options.get("jpeg_quality")
+
+    def saved(img: np.ndarray) -> np.ndarray:  # a colour 4:2:0 JPEG at a drawn quality, decoded
+        return jpeg(np.clip(img, 0.0, 1.0), int(_draw(gen, quality, integer=True))).image
+
     clean_fraction = float(options.get("clean_fraction", 0.0))
     if quality is not None and clean_fraction > 0 and gen.random() < clean_fraction:
-        from restora.degrade import jpeg
-
-        # no sensor in the chain (a scan, a downscaled or edited image): the JPEG alone
-        return jpeg(np.clip(hq, 0.0, 1.0), int(_draw(gen, quality, integer=True))).image, hq
+        return saved(hq), hq  # no sensor in the chain (a scan, a downscaled or edited image)
     raw, meta = isp.unprocess(hq, gen)
     shot, read = options.get("shot"), options.get("read")
     if shot is None:
         shot, read = isp.random_noise_levels(gen)
     noisy = isp.process(isp.add_raw_noise(raw, shot, read, gen), meta)
-    if quality is not None:  # the camera writes a JPEG (colour, 4:2:0) of its processed output
-        from restora.degrade import jpeg
-
-        noisy = jpeg(np.clip(noisy, 0.0, 1.0), int(_draw(gen, quality, integer=True))).image
+    if quality is not None:  # the camera writes a JPEG of its processed output
+        noisy = saved(noisy)
     return noisy, isp.process(raw, meta)
 
 
@@ -202,7 +201,8 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
 #: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG); with it,
 #: ``clean_fraction`` of the patches get the JPEG alone, without the camera pipeline (a model
 #: that only ever saw demosaiced, noisy photos takes the sharp texture of a scan or a
-#: downscaled image for noise and smooths it: -1 to -3 dB on clean LIVE1 JPEGs, session 35).
+#: downscaled image for noise and smooths it: 0.4 to 3 dB under the JPEG input on clean LIVE1,
+#: session 35).
 CAMERA_OPTIONS = ("shot", "read", "jpeg_quality", "clean_fraction")
 
 
