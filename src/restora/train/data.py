@@ -164,6 +164,16 @@ def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = 
     return value
 
 
+#: Options of the ``camera`` degradation (see :func:`camera_pair`): fixed ``shot`` / ``read``
+#: raw noise levels (default: drawn per patch), and ``jpeg_quality`` (int or ``[lo, hi]``):
+#: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG); with it,
+#: ``clean_fraction`` of the patches get the JPEG alone, without the camera pipeline (a model
+#: that only ever saw demosaiced, noisy photos takes the sharp texture of a scan or a
+#: downscaled image for noise and smooths it: 0.4 to 3 dB under the JPEG input on clean LIVE1,
+#: session 35).
+CAMERA_OPTIONS = ("shot", "read", "jpeg_quality", "clean_fraction")
+
+
 def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """Real-camera noise on an RGB patch: ``(noisy, clean)``.
 
@@ -194,16 +204,6 @@ def camera_pair(hq: np.ndarray, gen: np.random.Generator, **options: Any) -> tup
     if quality is not None:  # the camera writes a JPEG of its processed output
         noisy = saved(noisy)
     return noisy, isp.process(raw, meta)
-
-
-#: Options of the ``camera`` degradation (see :func:`camera_pair`): fixed ``shot`` / ``read``
-#: raw noise levels (default: drawn per patch), and ``jpeg_quality`` (int or ``[lo, hi]``):
-#: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG); with it,
-#: ``clean_fraction`` of the patches get the JPEG alone, without the camera pipeline (a model
-#: that only ever saw demosaiced, noisy photos takes the sharp texture of a scan or a
-#: downscaled image for noise and smooths it: 0.4 to 3 dB under the JPEG input on clean LIVE1,
-#: session 35).
-CAMERA_OPTIONS = ("shot", "read", "jpeg_quality", "clean_fraction")
 
 
 def camera_jpeg_quality(deg: DegradationConfig) -> list[int] | None:
