@@ -56,6 +56,9 @@ class ModelConfig:
     init: str | None = None  # weights to start from: zoo model name or .safetensors path
     init_partial: bool = False  # load only the tensors whose name and shape match (another scale)
     init_color_from_gray: bool = False  # ``init`` is a gray model: widen it to 3 channels first
+    # ``init`` is this architecture with fewer features per layer: grow it keeping its function
+    # (restora.train.grow); ``init`` must then be a zoo name or a .safetensors with its card
+    init_grow: bool = False
     # ``init`` holds one sub-module's weights: its tensor names get this prefix (e.g. "face."
     # loads a trained face-vae-bridge into portrait-3stage's face path); needs init_partial
     init_prefix: str | None = None
