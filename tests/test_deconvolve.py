@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from conftest import border_psnr, blocks_image, synthetic_image
-from restora.classical.blind import blind_deconvolve, center_kernel, estimate_kernel
+from restora.classical.blind import blind_deconvolve, center_kernel, estimate_kernel, estimate_kernel_pair, reblur_residual
 from restora.classical.deconvolve import (
     edgetaper,
     hyper_laplacian_shrink,
@@ -184,6 +184,29 @@ def test_blind_kernel_options_that_thin_the_strokes():
     assert stroke_mass(whole) > stroke_mass(sub) + 0.03
     assert score(whole) > score(sub) + 0.5
     assert score(refined) > score(whole) + 0.2
+
+
+def test_kernel_pair_is_the_default_and_the_refined_estimate_of_one_pass():
+    x = blocks_image(96, 96, seed=1)
+    k, _ = motion_kernel(9, rng=7, length=8.0, intensity=0.3)
+    y = convolve(x, k)
+    default, refined = estimate_kernel_pair(y, 9, iterations=2)
+    assert np.array_equal(default, estimate_kernel(y, 9, iterations=2))
+    assert np.array_equal(refined, estimate_kernel(y, 9, iterations=2, refine=4, subpixel=False))
+    with pytest.raises(InvalidParameterError, match="unknown kernel estimation option.*subpixel"):
+        estimate_kernel_pair(y, 9, subpixel=True)
+
+
+def test_reblur_residual_is_near_zero_for_the_true_kernel_and_grows_with_its_error():
+    x = blocks_image(80, 80, seed=5)
+    k, _ = motion_kernel(9, rng=2, length=7.0, intensity=0.3)
+    y = convolve(x, k)
+    assert reblur_residual(y, x, k) < 1e-3
+    wider = ndimage.uniform_filter(k, 3)
+    assert reblur_residual(y, x, wider / wider.sum()) > 1.0
+    assert reblur_residual(y, x, np.roll(k, 2, axis=1)) > reblur_residual(y, x, wider / wider.sum())
+    with pytest.raises(InvalidParameterError, match="differ in size"):
+        reblur_residual(y, x[:40], k)
 
 
 def test_blind_deconvolve_returns_image_and_kernel():

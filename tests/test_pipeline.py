@@ -422,3 +422,44 @@ def test_colour_jpeg_gets_the_camera_trained_remover_gray_jpeg_the_libjpeg_one(m
     assert [(s.name, s.method) for s in low] == [("jpeg", "jpeg-gray-unet")]  # outside the camera remover's range
     poisson = dict(analysis, noise={"kind": "poisson", "sigma": 2.0})  # not a camera's noise
     assert pipe.plan(np.zeros((64, 64, 3), np.float32), analysis=poisson).steps[0].method == "jpeg-gray-unet"
+
+
+def test_noise_free_shake_is_deconvolved_with_the_refined_kernel_where_it_fits_better(pipe):
+    """Issue 15: a noise-free exact motion blur (the package sample, 15 px L-path, 8-bit).
+    The run refines the blind kernel and keeps it because it explains the blur better, at the
+    lower floor; the plan's coarse-to-fine kernel alone (the previous behaviour) scores lower.
+    A swapped pair (the true kernel as the estimate, a widened one as the refinement) keeps
+    the estimate at the plan's floor."""
+    from pathlib import Path
+
+    from scipy import ndimage
+
+    from restora.degrade.convolve import convolve
+    from restora.io import read_image
+    from restora.pipeline.deblur import choose_clean_kernel
+    from restora.pipeline.plan import REFINED_DECONV_SIGMA
+
+    x = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png")
+    k = np.zeros((15, 15))
+    k[3, 3:11] = 1.0
+    k[3:12, 10] = 1.0
+    k /= k.sum()
+    y = (np.round(np.clip(convolve(x, k), 0, 1) * 255) / 255).astype(np.float32)
+
+    def score(out: np.ndarray) -> float:  # up to a translation of 2 px, as the bench
+        out = np.clip(out, 0, 1)
+        return max(psnr(x[12:-12, 12:-12], np.roll(out, (dy, dx), (0, 1))[12:-12, 12:-12]) for dy in range(-2, 3) for dx in range(-2, 3))
+
+    plan = pipe.plan(y)
+    step = plan.step("deblur")
+    assert step is not None and step.params.get("_refine") and step.params["sigma"] == 3.0
+    refined = pipe.run(y, plan)
+    assert "run: refined kernel kept" in step.reason and f"at sigma {REFINED_DECONV_SIGMA:g}" in step.reason
+    assert step.params["sigma"] == 3.0  # the plan's floor is kept for a rerun
+    step.params.pop("_refine")
+    step.reason = step.reason.split("; run: ")[0]
+    assert score(refined.image) > score(pipe.run(y, plan).image) + 1.0 > score(y) + 1.0
+    wide = ndimage.uniform_filter(k, 3)
+    swapped = choose_clean_kernel(y, k, wide / wide.sum(), 3.0)
+    assert not swapped.refined and swapped.sigma == 3.0 and np.array_equal(swapped.kernel, k)
+    assert "not kept" in swapped.why

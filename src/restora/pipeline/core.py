@@ -404,6 +404,8 @@ class RestorePipeline:
                         clean = not noisy and "jpeg" not in wanted and sigma < CLEAN_BLIND_MAX_NOISE
                         floor = NOISY_BLIND_DECONV_SIGMA if noisy else CLEAN_BLIND_DECONV_SIGMA if clean else BLIND_DECONV_SIGMA
                         params["sigma"] = round(max(noise_left, floor), 2)
+                        if not noisy and "jpeg" not in wanted:  # the run may refine the kernel (plan.REFINED_KERNEL_RESIDUAL)
+                            params["_refine"] = True
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 
@@ -644,7 +646,16 @@ class RestorePipeline:
                 side = 768
                 y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
                 crop = x[y0 : y0 + side, x0 : x0 + side]
-                cond["kernel"] = estimate_kernel(crop, ks)
+                if p.get("_refine"):
+                    from restora.classical.blind import estimate_kernel_pair
+                    from restora.pipeline.deblur import choose_clean_kernel
+
+                    chosen = choose_clean_kernel(crop, *estimate_kernel_pair(crop, ks), float(cond["sigma"]))
+                    cond["kernel"], cond["sigma"] = chosen.kernel, chosen.sigma  # the plan's sigma stays the floor
+                    if "; run: " not in step.reason:
+                        step.reason += f"; run: {chosen.why}"
+                else:
+                    cond["kernel"] = estimate_kernel(crop, ks)
                 from restora.classical.blur_detect import kernel_extent
 
                 p["_kernel_px"] = round(kernel_extent(cond["kernel"]), 1)

@@ -58,6 +58,9 @@ __all__ = [
     "NOISY_DEBLUR_MIN_SIGMA",
     "CLEAN_BLIND_DECONV_SIGMA",
     "CLEAN_BLIND_MAX_NOISE",
+    "REFINED_KERNEL_RESIDUAL",
+    "REFINED_DECONV_SIGMA",
+    "REFINED_LOW_FLOOR_RESIDUAL",
     "BLUR_MIN_SIZE_PX",
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
@@ -133,6 +136,20 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: does not carry to photographed blur, so the floor is back at BLIND_DECONV_SIGMA.
 CLEAN_BLIND_DECONV_SIGMA = 3.0
 CLEAN_BLIND_MAX_NOISE = 0.5
+#: On a noise-free photo the run also refines the blind kernel at full resolution
+#: (:func:`restora.classical.blind.refine_kernel`) and keeps the refined one only where it
+#: explains the blur clearly better: its re-blur residual (the deconvolution at the clean
+#: floor, convolved back, against the photo; :func:`~restora.classical.blind.reblur_residual`)
+#: under REFINED_KERNEL_RESIDUAL times the coarse-to-fine kernel's. Then it deconvolves at
+#: REFINED_DECONV_SIGMA where that lower floor stays stable (its residual under
+#: REFINED_LOW_FLOOR_RESIDUAL times the floor's; a kernel that rings at the lower floor fits
+#: worse there). Session 36, tuned on 10 CBSD432 training photos with motion32 kernels
+#: (`benchmarks/results/blind-refine-s36`): the rule's picks gained +0.9 dB each on average at
+#: floor 3 and +1.0 more at 1.5; on 11 of Levin's real camera-shake photos only 1 of 11 passes
+#: the residual test (+1.8 dB), where refining all would have lost 0.4 dB on the other 10 at floor 3.
+REFINED_KERNEL_RESIDUAL = 0.91
+REFINED_DECONV_SIGMA = 1.5
+REFINED_LOW_FLOOR_RESIDUAL = 0.6
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
 #: the spectrum DEFOCUS_MIN_EVIDENCE times better than no blur, both halves of the frame agree,
