@@ -651,7 +651,7 @@ class RestorePipeline:
                     from restora.pipeline.deblur import choose_clean_kernel
 
                     chosen = choose_clean_kernel(crop, *estimate_kernel_pair(crop, ks), float(cond["sigma"]))
-                    cond["kernel"], cond["sigma"] = chosen.kernel, chosen.sigma  # the plan's sigma stays the floor
+                    cond["kernel"] = chosen.kernel
                     if "; run: " not in step.reason:
                         step.reason += f"; run: {chosen.why}"
                 else:

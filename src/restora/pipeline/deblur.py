@@ -58,11 +58,10 @@ class DeblurResult:
 
 @dataclass
 class KernelChoice:
-    """The blind kernel a noise-free photo is deconvolved with, the noise floor for it, and
-    why (the residual ratios that decided)."""
+    """The blind kernel a noise-free photo is deconvolved with, and why (the residual ratio
+    that decided)."""
 
     kernel: np.ndarray
-    sigma: float
     refined: bool
     why: str
 
@@ -70,31 +69,22 @@ class KernelChoice:
 def choose_clean_kernel(image: np.ndarray, kernel: np.ndarray, refined: np.ndarray, sigma: float) -> KernelChoice:
     """Between the blind ``kernel`` of a noise-free ``image`` and its full-resolution
     refinement (:func:`restora.classical.blind.estimate_kernel_pair`), keep the refined one
-    where it explains the blur clearly better (rule and figures:
-    :data:`~restora.pipeline.plan.REFINED_KERNEL_RESIDUAL`).
-
-    ``sigma`` is the floor the plan deconvolves at; the choice may lower it to
-    :data:`~restora.pipeline.plan.REFINED_DECONV_SIGMA`. Costs two to three MAP
-    deconvolutions of ``image``.
+    where it explains the blur clearly better at the plan's floor ``sigma`` (rule and figures:
+    :data:`~restora.pipeline.plan.REFINED_KERNEL_RESIDUAL`). Costs two MAP deconvolutions
+    of ``image``.
     """
     from restora.classical.blind import reblur_residual
     from restora.classical.deconvolve import map_deconvolution
-    from restora.pipeline.plan import REFINED_DECONV_SIGMA, REFINED_KERNEL_RESIDUAL, REFINED_LOW_FLOOR_RESIDUAL
+    from restora.pipeline.plan import REFINED_KERNEL_RESIDUAL
 
-    def residual(k: np.ndarray, s: float) -> float:
-        return reblur_residual(image, map_deconvolution(image, k, prior="hyper-laplacian", sigma=s), k)
+    def residual(k: np.ndarray) -> float:
+        return reblur_residual(image, map_deconvolution(image, k, prior="hyper-laplacian", sigma=sigma), k)
 
-    base, thin = residual(kernel, sigma), residual(refined, sigma)
+    base, thin = residual(kernel), residual(refined)
     ratio = thin / base if base > 0 else 1.0
-    if not ratio < REFINED_KERNEL_RESIDUAL:
-        return KernelChoice(kernel, sigma, False, f"refined kernel not kept (re-blur residual x{ratio:.2f}, needs < {REFINED_KERNEL_RESIDUAL:g})")
-    why = f"refined kernel kept (re-blur residual x{ratio:.2f})"
-    if REFINED_DECONV_SIGMA < sigma:
-        low = residual(refined, REFINED_DECONV_SIGMA) / thin if thin > 0 else 1.0
-        if low < REFINED_LOW_FLOOR_RESIDUAL:
-            return KernelChoice(refined, REFINED_DECONV_SIGMA, True, why + f", deconvolved at sigma {REFINED_DECONV_SIGMA:g} (residual x{low:.2f})")
-        why += f", sigma kept at {sigma:g} (residual at {REFINED_DECONV_SIGMA:g}: x{low:.2f})"
-    return KernelChoice(refined, sigma, True, why)
+    if ratio < REFINED_KERNEL_RESIDUAL:
+        return KernelChoice(refined, True, f"refined kernel kept (re-blur residual x{ratio:.2f})")
+    return KernelChoice(kernel, False, f"refined kernel not kept (re-blur residual x{ratio:.2f}, needs < {REFINED_KERNEL_RESIDUAL:g})")
 
 
 def _has_prior() -> bool:

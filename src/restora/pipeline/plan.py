@@ -59,8 +59,6 @@ __all__ = [
     "CLEAN_BLIND_DECONV_SIGMA",
     "CLEAN_BLIND_MAX_NOISE",
     "REFINED_KERNEL_RESIDUAL",
-    "REFINED_DECONV_SIGMA",
-    "REFINED_LOW_FLOOR_RESIDUAL",
     "BLUR_MIN_SIZE_PX",
     "BLUR_STRONG_THRESHOLD",
     "JPEG_QUALITY_THRESHOLD",
@@ -136,20 +134,18 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: does not carry to photographed blur, so the floor is back at BLIND_DECONV_SIGMA.
 CLEAN_BLIND_DECONV_SIGMA = 3.0
 CLEAN_BLIND_MAX_NOISE = 0.5
-#: On a noise-free photo the run also refines the blind kernel at full resolution
-#: (:func:`restora.classical.blind.refine_kernel`) and keeps the refined one only where it
-#: explains the blur clearly better: its re-blur residual (the deconvolution at the clean
+#: On a photo without noise or JPEG the run also refines the blind kernel at full resolution
+#: (:func:`restora.classical.blind.estimate_kernel_pair`) and keeps the refined one only where
+#: it explains the blur clearly better: its re-blur residual (the deconvolution at the plan's
 #: floor, convolved back, against the photo; :func:`~restora.classical.blind.reblur_residual`)
-#: under REFINED_KERNEL_RESIDUAL times the coarse-to-fine kernel's. Then it deconvolves at
-#: REFINED_DECONV_SIGMA where that lower floor stays stable (its residual under
-#: REFINED_LOW_FLOOR_RESIDUAL times the floor's; a kernel that rings at the lower floor fits
-#: worse there). Session 36, tuned on 10 CBSD432 training photos with motion32 kernels
-#: (`benchmarks/results/blind-refine-s36`): the rule's picks gained +0.9 dB each on average at
-#: floor 3 and +1.0 more at 1.5; on 11 of Levin's real camera-shake photos only 1 of 11 passes
-#: the residual test (+1.8 dB), where refining all would have lost 0.4 dB on the other 10 at floor 3.
+#: under REFINED_KERNEL_RESIDUAL times the coarse-to-fine kernel's. Session 36: on 15 CBSD432
+#: training photos with motion32 kernels the rule picks 11, +0.81 dB each on average at floor 3
+#: (`benchmarks/results/blind-refine-s36`); on Levin's 32 real camera-shake photos it picks 6
+#: and gains 0.07 dB on average. Deconvolving the picks at sigma 1.5 instead (their residual
+#: halves there, on both kinds of blur) added +1.0 dB each on the training photos but cost
+#: Levin 0.08 dB (28.49 against 28.57; `benchmarks/results/deblur-levin-s36-refine-floor15`):
+#: photographed shake is not an exact convolution, so the floor stays.
 REFINED_KERNEL_RESIDUAL = 0.91
-REFINED_DECONV_SIGMA = 1.5
-REFINED_LOW_FLOOR_RESIDUAL = 0.6
 #: The spectral defocus fit (:func:`restora.classical.defocus.estimate_defocus`) deblurs with
 #: a disk of its radius when the radius is at least DEFOCUS_MIN_RADIUS px, the disk explains
 #: the spectrum DEFOCUS_MIN_EVIDENCE times better than no blur, both halves of the frame agree,
