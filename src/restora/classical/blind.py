@@ -444,9 +444,16 @@ def estimate_kernel(
     27.07 / 27.77 dB as default, 28.06 / 28.05 whole-pixel, 28.74 / 28.42 whole-pixel with
     ``refine=4`` (true kernels 32.86 / 30.75); on Levin's real shake (two images, level 3)
     29.36 / 34.38 dB as default, 28.96 / 31.75 whole-pixel, 27.33 / 29.94 refined. So the
-    defaults stay the robust ones.
+    defaults stay the robust ones; ``restore`` computes both (:func:`estimate_kernel_pair`) on
+    noise-free photos and keeps the refined kernel only where it explains the blur clearly
+    better (:data:`restora.pipeline.plan.REFINED_KERNEL_RESIDUAL`).
     """
-    k, gray = _coarse_to_fine(image, kernel_size, predictor=predictor, iterations=iterations, min_size=min_size, level_ratio=level_ratio, kernel_weight=kernel_weight, latent_weight=latent_weight, r=r, edge_threshold=edge_threshold, l0_lambda=l0_lambda, l0_decay=l0_decay, l0_min=l0_min, shock_iterations=shock_iterations, shock_dt=shock_dt, threshold=threshold, nonneg_iterations=nonneg_iterations, verbose=verbose)
+    k, gray = _coarse_to_fine(
+        image, kernel_size, predictor=predictor, iterations=iterations, min_size=min_size, level_ratio=level_ratio,
+        kernel_weight=kernel_weight, latent_weight=latent_weight, r=r, edge_threshold=edge_threshold, l0_lambda=l0_lambda,
+        l0_decay=l0_decay, l0_min=l0_min, shock_iterations=shock_iterations, shock_dt=shock_dt, threshold=threshold,
+        nonneg_iterations=nonneg_iterations, verbose=verbose,
+    )
     if refine > 0:
         k = _refine_kernel(gray, k, int(refine), float(check_range("refine_fraction", refine_fraction, 0, 1, lo_open=True)),
                            kernel_weight, threshold, nonneg_iterations)
