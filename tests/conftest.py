@@ -37,6 +37,22 @@ def blocks_image(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
     return img[:, :, None]
 
 
+def sample_shake() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(clean, kernel, blurred)``: the package's sample photo under a noise-free 15 px
+    L-shaped motion path (an exact convolution), saved to 8 bits."""
+    from pathlib import Path
+
+    from restora.degrade.convolve import convolve
+    from restora.io import read_image
+
+    x = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png")
+    k = np.zeros((15, 15))
+    k[3, 3:11] = 1.0
+    k[3:12, 10] = 1.0
+    k /= k.sum()
+    return x, k, (np.round(np.clip(convolve(x, k), 0, 1) * 255) / 255).astype(np.float32)
+
+
 def border_psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
     """PSNR of ``a`` (clipped to [0, 1]) against ``b`` with ``border`` pixels cropped."""
     if border:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import border_psnr, blocks_image, synthetic_image
+from conftest import border_psnr, blocks_image, sample_shake, synthetic_image
 from restora.classical.blind import blind_deconvolve, center_kernel, estimate_kernel, estimate_kernel_pair, reblur_residual
 from restora.classical.deconvolve import (
     edgetaper,
@@ -156,17 +156,9 @@ def test_blind_kernel_options_that_thin_the_strokes():
     (re-estimation from the hyper-Laplacian latent) keep it thin, which pays on blur that is
     an exact convolution (session 33: +1.0 / +0.7 dB on 12 CBSD432 photos) though not on
     Levin's real shake, hence not the defaults. On the package's sample with a 15 px L-path."""
-    from pathlib import Path
-
-    from restora.io import read_image
     from restora.metrics import psnr
 
-    x = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png")
-    k = np.zeros((15, 15))
-    k[3, 3:11] = 1.0
-    k[3:12, 10] = 1.0
-    k /= k.sum()
-    y = (np.round(np.clip(convolve(x, k), 0, 1) * 255) / 255).astype(np.float32)
+    x, k, y = sample_shake()
 
     def score(est: np.ndarray) -> float:  # deconvolved PSNR up to a translation of 2 px
         out = np.clip(map_deconvolution(y, est, sigma=1.0), 0, 1)

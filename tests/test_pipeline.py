@@ -429,20 +429,12 @@ def test_noise_free_shake_is_deconvolved_with_the_refined_kernel_where_it_fits_b
     The run refines the blind kernel and keeps it because it explains the blur better; the
     plan's coarse-to-fine kernel alone (the previous behaviour) scores lower. A swapped pair
     (the true kernel as the estimate, a widened one as the refinement) keeps the estimate."""
-    from pathlib import Path
-
     from scipy import ndimage
 
-    from restora.degrade.convolve import convolve
-    from restora.io import read_image
+    from conftest import sample_shake
     from restora.pipeline.deblur import choose_clean_kernel
 
-    x = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "samples" / "sample_clean.png")
-    k = np.zeros((15, 15))
-    k[3, 3:11] = 1.0
-    k[3:12, 10] = 1.0
-    k /= k.sum()
-    y = (np.round(np.clip(convolve(x, k), 0, 1) * 255) / 255).astype(np.float32)
+    x, k, y = sample_shake()
 
     def score(out: np.ndarray) -> float:  # up to a translation of 2 px, as the bench
         out = np.clip(out, 0, 1)
