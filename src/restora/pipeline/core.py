@@ -404,8 +404,8 @@ class RestorePipeline:
                         clean = not noisy and "jpeg" not in wanted and sigma < CLEAN_BLIND_MAX_NOISE
                         floor = NOISY_BLIND_DECONV_SIGMA if noisy else CLEAN_BLIND_DECONV_SIGMA if clean else BLIND_DECONV_SIGMA
                         params["sigma"] = round(max(noise_left, floor), 2)
-                        if not noisy and "jpeg" not in wanted:  # the run may refine the kernel (plan.REFINED_KERNEL_RESIDUAL)
-                            params["_refine"] = True
+                        if not noisy and "jpeg" not in wanted and blur_kind == "motion":
+                            params["_refine"] = True  # the run may refine a shake kernel (plan.REFINED_KERNEL_RESIDUAL)
                     if blur_kind not in (None, "none") and blur_size > 0:
                         from restora.classical.blur_detect import kernel_support
 

@@ -163,17 +163,15 @@ def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = 
     return []
 
 
-def _grow_from(model: nn.Module, source: str) -> None:
-    """Initialise ``model`` as a function-preserving widening of the trained ``source``."""
+def _grow_from(model: nn.Module, d: Any, source: str) -> None:
+    """Initialise ``model`` (descriptor ``d``) as a function-preserving widening of the trained ``source``."""
     from restora import zoo
-    from restora.nn.registry import describe
     from restora.train.grow import grow_model
 
     try:
         trained = zoo.load(source).model
     except RestoraError as exc:
         raise ConfigError(f"config key 'model.init' (init_grow needs a zoo name or a .safetensors with its card): {exc}") from None
-    d = describe(model, measure_flops=False)
     if getattr(trained, "arch_name", None) != d.arch:
         raise ConfigError(f"config key 'model.init_grow': {source} is a {getattr(trained, 'arch_name', '?')}, not a {d.arch}")
     side = d.size_multiple * max(1, 32 // d.size_multiple)
@@ -255,7 +253,7 @@ class Trainer:
             if cfg.model.init_grow:
                 if widen is not None or cfg.model.init_partial or cfg.model.init_prefix:
                     raise ConfigError("config key 'model.init_grow' cannot be combined with init_partial, init_prefix or init_color_from_gray")
-                _grow_from(model, cfg.model.init)
+                _grow_from(model, self.desc, cfg.model.init)
             else:
                 self.fresh_tensors = _load_weights(model, cfg.model.init, "model.init", partial=cfg.model.init_partial, color_from_gray=widen,
                                                    prefix=cfg.model.init_prefix)
