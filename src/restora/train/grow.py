@@ -26,7 +26,8 @@ from restora.errors import ConfigError
 
 __all__ = ["grow_state", "grow_model"]
 
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)  # weights (in, out, ...)
+_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, *_TRANSPOSED)
 
 
 def _grown_weight(fresh: torch.Tensor, old: torch.Tensor, transposed: bool) -> torch.Tensor:
@@ -57,7 +58,7 @@ def grow_state(model: nn.Module, trained: dict[str, torch.Tensor], source: str =
         name = (missing or extra)[0]
         raise ConfigError(f"config key 'model.init_grow': {source} and the architecture differ in tensor {name!r} "
                           "(growth adds features per layer, not layers)")
-    kinds = {f"{name}.weight": isinstance(m, _LAYERS[4:]) for name, m in model.named_modules() if isinstance(m, _LAYERS)}
+    kinds = {f"{name}.weight": isinstance(m, _TRANSPOSED) for name, m in model.named_modules() if isinstance(m, _LAYERS)}
     out: dict[str, torch.Tensor] = {}
     for k, fresh in own.items():
         old = trained[k]
