@@ -134,9 +134,9 @@ NOISY_DEBLUR_MIN_SIGMA = 2.5
 #: does not carry to photographed blur, so the floor is back at BLIND_DECONV_SIGMA.
 CLEAN_BLIND_DECONV_SIGMA = 3.0
 CLEAN_BLIND_MAX_NOISE = 0.5
-#: On a photo without noise or JPEG whose blur reads as motion the run also refines the blind kernel at full resolution
-#: (:func:`restora.classical.blind.estimate_kernel_pair`) and keeps the refined one only where
-#: it explains the blur clearly better: its re-blur residual (the deconvolution at the plan's
+#: On a photo without noise or JPEG whose blur reads as motion the run also refines the
+#: blind kernel at full resolution (:func:`restora.classical.blind.estimate_kernel_pair`) and
+#: keeps the refined one only where it explains the blur clearly better: its re-blur residual (the deconvolution at the plan's
 #: floor, convolved back, against the photo; :func:`~restora.classical.blind.reblur_residual`)
 #: under REFINED_KERNEL_RESIDUAL times the coarse-to-fine kernel's. Session 36: on 15 CBSD432
 #: training photos with motion32 kernels the rule picks 11, +0.81 dB each on average at floor 3
