@@ -21,6 +21,10 @@ from restora.degrade.convolve import blur
 from restora.metrics import psnr
 from scipy.signal import fftconvolve
 def gray(x): return x.mean(2) if x.ndim == 3 else x
+# The study's own residual (channel mean, FFT convolution, a kernel-size margin) produced the
+# recorded data; restore measures the same quantity with restora.classical.blind.reblur_residual
+# (BT.601 luma, reflect border, half-kernel margin): the rule's picks on the benches were
+# checked with that one (docs/restore.md, session 36).
 def reblur(x, k, b):
     g = gray(x); r = fftconvolve(g, k, mode="same") - gray(b); m = k.shape[0]
     r = r[m:-m, m:-m]; return float(np.sqrt((r**2).mean()) * 255)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restora.errors import ConfigError, RestoraError
+from restora.nn.spec import ModelDescriptor
 from restora.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from restora.train.config import Config, DiscriminatorConfig, config_to_dict, load_config
 from restora.train.data import BatchDegrader, ValPair, build_train_loader, build_val_set, camera_jpeg_quality, derive_seed
@@ -163,7 +164,7 @@ def _load_weights(module: nn.Module, source: str, what: str, *, partial: bool = 
     return []
 
 
-def _grow_from(model: nn.Module, d: Any, source: str) -> None:
+def _grow_from(model: nn.Module, d: ModelDescriptor, source: str) -> None:
     """Initialise ``model`` (descriptor ``d``) as a function-preserving widening of the trained ``source``."""
     from restora import zoo
     from restora.train.grow import grow_model
