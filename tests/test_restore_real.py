@@ -176,6 +176,48 @@ def test_a_dropped_model_falls_back_to_the_runner_up(clean, monkeypatch):
     assert psnr(np.clip(r.image, 0, 1), clean) > psnr(noisy, clean) + 3
 
 
+def _blocky(x: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    return np.clip(x + np.kron(rng.normal(0, 0.2, (x.shape[0] // 8 + 1, x.shape[1] // 8 + 1, 1)), np.ones((8, 8, 1)))[: x.shape[0], : x.shape[1]], 0, 1)
+
+
+@pytest.mark.parametrize("runner_up_ruins", [False, True])
+def test_on_a_large_photo_a_model_judged_worse_on_the_centre_crop_never_runs_on_the_whole(clean, monkeypatch, runner_up_ruins):
+    """A large photo tries the denoiser on the check's centre crop first: the model the check
+    drops there gives way to the runner-up without a full pass (a soft 12 MP photo paid one
+    in full, 91 s); when the runner-up is judged worse too, the step is dropped unrun. Sizes
+    are scaled down here (check crop 96 px, any image counts as large)."""
+    import restora.pipeline.check as check
+    import restora.pipeline.core as core
+
+    monkeypatch.setattr(check, "CHECK_SIDE", 96)
+    monkeypatch.setattr(core, "TRIAL_MIN_PIXELS", 0)
+    pipe = RestorePipeline(device="cpu")
+    noisy = _q8(clean + np.random.default_rng(4).normal(0, 20 / 255, clean.shape))
+    plan = pipe.plan(noisy)
+    step = plan.step("denoise")
+    assert step.method == "drunet-gray" and step.fallback == "ffdnet-color"
+    ran = []
+    real = pipe._run_step
+
+    def ruins(step, x, progress):
+        ran.append((step.method, x.shape[:2]))
+        if step.method == "drunet-gray" or runner_up_ruins:
+            return _blocky(x)
+        return real(step, x, progress)
+
+    monkeypatch.setattr(pipe, "_run_step", ruins)
+    r = pipe.run(noisy, plan)
+    window = (224, 224)  # the 96 px centre crop of 256 x 384, 64 px of context, starts on the 16 px grid
+    if runner_up_ruins:
+        assert ran == [("drunet-gray", window), ("ffdnet-color", window)]
+        assert step.dropped.endswith("(on the centre crop)") and np.array_equal(r.image, noisy)
+    else:
+        assert ran == [("drunet-gray", window), ("ffdnet-color", window), ("ffdnet-color", noisy.shape[:2])]
+        assert step.dropped is None and step.fell_back.startswith("drunet-gray judged worse on the centre crop")
+        assert psnr(np.clip(r.image, 0, 1), clean) > psnr(noisy, clean) + 3
+
+
 def test_restore_prints_the_plan_before_the_work(tmp_path, clean):
     src = tmp_path / "noisy.png"
     write_image(src, _q8(clean + np.random.default_rng(6).normal(0, 20 / 255, clean.shape)))
@@ -264,7 +306,7 @@ def test_a_deblur_may_raise_niqe_more_than_other_steps(clean, monkeypatch):
     """Restored edges raise NIQE as ringing does: CBSD68 260058 (NIQE +0.42, +3.7 dB) and
     299086 (+1.85, +2.8 dB) lost good deblurs to the 0.3 margin of the other steps."""
     import restora.metrics
-    from restora.pipeline.check import CHECK_SIDE, DEBLUR_NIQE_MARGIN, NIQE_MARGIN, _luma_crop, judge_step
+    from restora.pipeline.check import CHECK_SIDE, DEBLUR_NIQE_MARGIN, LONG_BLUR_PX, NIQE_MARGIN, _luma_crop, judge_step
 
     blurred = _motion(clean)
     sharp = _luma_crop(clean, CHECK_SIDE)
@@ -277,6 +319,12 @@ def test_a_deblur_may_raise_niqe_more_than_other_steps(clean, monkeypatch):
     assert not judge_step("exposure", blurred, clean).keep
     # after a tables-trusted JPEG step the original input's NIQE still binds within NIQE_MARGIN
     assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}, input_niqe=6.5).keep
+    # ... unless the blur is long, measured and confirmed by the blind kernel (CBSD68 304074:
+    # a 36 px shake under JPEG q59, whose deblur (+1.6 dB) NIQE read as artefacts)
+    short, long = {"sigma": 3.0, "_blur_px": 13.0, "_kernel_px": 9.0}, {"sigma": 3.0, "_blur_px": 36.4, "_kernel_px": LONG_BLUR_PX}
+    assert not judge_step("deblur", blurred, clean, short, input_niqe=6.5).keep
+    assert judge_step("deblur", blurred, clean, long, input_niqe=6.5).keep
+    assert not judge_step("deblur", blurred, clean, dict(long, _kernel_px=LONG_BLUR_PX - 1), input_niqe=6.5).keep
     rising_by(DEBLUR_NIQE_MARGIN + 0.5)
     assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}).keep
 
