@@ -430,3 +430,22 @@ def test_a_motion_blur_the_noise_hid_gets_its_deblur_after_denoising(clean, pipe
     declined = {"kind": "motion", "size_px": 23.6, "uniform": False}
     r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("motion", 31.7, 0.0, 1.0), seen=declined)
     assert r.plan.step("deblur") is None
+
+
+def test_a_denoiser_that_reveals_a_hidden_shake_is_judged_by_its_removal_budget(clean, pipe, monkeypatch):
+    """CBSD68 159008 (a 21 px shake under noise 18.7 and JPEG q61): the analysis saw no blur,
+    NIQE read the noise on the blurred photo as detail and dropped the denoiser (+0.2 dB of
+    6.4 available), so the shake it revealed was never deblurred. A denoised image that shows
+    a motion blur is judged as one before a planned deblur: by the removal budget alone."""
+    import restora.metrics
+    from restora.classical.blur_detect import BlurEstimate
+
+    noisy = _q8(clean + np.random.default_rng(2).normal(0, 15 / 255, clean.shape))
+    # a NIQE that, like the real one on that photo, prefers the noisy image
+    monkeypatch.setattr(restora.metrics, "niqe", lambda x: 10.0 - 100.0 * float(np.std(np.diff(x[:, :, 0], axis=1))))
+    r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("motion", 21.0, 0.0, 1.0))
+    assert r.plan.step("denoise").dropped is None
+    assert r.plan.step("deblur") is not None and "found after denoising" in r.plan.step("deblur").reason
+    # no blur revealed: NIQE judges, and drops the denoiser
+    r = _denoise_then(pipe, noisy, monkeypatch, BlurEstimate("none", 1.0, None, 0.8))
+    assert "NIQE rose" in r.plan.step("denoise").dropped and r.plan.step("deblur") is None

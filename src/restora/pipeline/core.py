@@ -525,9 +525,19 @@ class RestorePipeline:
                 deblur_next = any(s.name == "deblur" for s in plan.steps[i + 1 :])
                 trusted = step.name == "jpeg" and plan.analysis.get("jpeg_source") in TRUSTED_JPEG_SOURCES
 
+                read: list[Any] = [None, None]  # the last judged result and its blur reading
+
                 def judge(result: np.ndarray, source: np.ndarray = before) -> Any:
-                    return judge_step(step.name, source, result, step.params, deblur_next=deblur_next, trusted=trusted,
-                                      input_niqe=input_niqe)
+                    revealed = False
+                    if step.name == "denoise" and not deblur_next and min(result.shape[:2]) >= 64:
+                        # a motion blur the noise hid: NIQE would read the noise as detail (as
+                        # with a planned deblur), so the removal budget judges alone
+                        from restora.classical.blur_detect import detect_blur
+
+                        read[:] = [result, detect_blur(_colour(result))]
+                        revealed = self._reveals_blur(plan, i, read[1])
+                    return judge_step(step.name, source, result, step.params, deblur_next=deblur_next or revealed,
+                                      trusted=trusted, input_niqe=input_niqe)
 
                 failed = self._trial(step, before, judge)
                 if failed is not None:  # every model judged worse on the centre crop: not run
@@ -550,7 +560,7 @@ class RestorePipeline:
                     step.dropped = verdict.reason
                     x = before
                 elif step.name == "denoise":
-                    self._reread_blur(plan, i, x)
+                    self._reread_blur(plan, i, x, read[1] if read[0] is x else None)
             timings[step.name] = time.perf_counter() - t0
         x = np.ascontiguousarray(x, dtype=np.float32)
         if alpha is not None:
@@ -586,34 +596,42 @@ class RestorePipeline:
             step.fell_back = f"{step.method} judged worse on the centre crop ({verdict.reason})"
             step.method, step.fallback = step.fallback, None
 
-    def _reread_blur(self, plan: Plan, i: int, x: np.ndarray) -> None:
-        """Read the blur again on the image the automatic denoise step ``plan.steps[i]`` made.
+    def _reveals_blur(self, plan: Plan, i: int, b: Any) -> bool:
+        """Does blur reading ``b`` of the denoise step ``plan.steps[i]``'s output show a motion
+        blur the noise hid (at least :data:`BLUR_MIN_SIZE_PX`), for which the run adds a
+        ``deblur`` step? A blur the analysis saw and the planner declined stays declined
+        (CBSD68 253027, defocus read as a 32 px motion path once denoised, lost 9 dB to a
+        deblur added here)."""
+        if b is None or b.kind != "motion" or b.size_px < BLUR_MIN_SIZE_PX:
+            return False
+        if any(s.name == "deblur" for s in plan.steps[i + 1 :]) or (self._forced is not None and self._forced.step != "deblur"):
+            return False
+        seen = plan.analysis.get("blur") or {}
+        return not (seen.get("kind") not in (None, "none") and float(seen.get("size_px") or 0.0) >= BLUR_MIN_SIZE_PX)
+
+    def _reread_blur(self, plan: Plan, i: int, x: np.ndarray, b: Any = None) -> None:
+        """Read the blur again (``b``, when already read) on the image the automatic denoise
+        step ``plan.steps[i]`` made.
 
         Noise hides motion blur from the analysis (its edges look sharp) and makes some
         noise look like a blur. On the denoised image: a blind-kernel ``deblur`` planned from
         the noisy input is dropped when no blur is left to see, and a motion blur found now
-        (at least :data:`BLUR_MIN_SIZE_PX`) where the analysis saw none gets the ``deblur``
-        step it missed, with the noisy-photo floor (``docs/restore.md``, session 32: CBSD68
-        ``restore-auto``). A blur the analysis saw and the planner declined stays declined.
+        (:meth:`_reveals_blur`) where the analysis saw none gets the ``deblur`` step it
+        missed, with the noisy-photo floor (``docs/restore.md``, session 32: CBSD68
+        ``restore-auto``).
         """
         from restora.classical.blur_detect import detect_blur, kernel_support
 
         if min(x.shape[:2]) < 64:
             return
-        b = detect_blur(_colour(x))
+        b = b if b is not None else detect_blur(_colour(x))
         plan.analysis["blur_after_denoise"] = {"kind": b.kind, "size_px": round(float(b.size_px), 1), "confidence": round(float(b.confidence), 2)}
         later = next((s for s in plan.steps[i + 1 :] if s.name == "deblur"), None)
         if later is not None:
             if later.checked and "kernel_size" in later.params and b.kind == "none":
                 later.dropped = f"no blur left on the denoised image (read again: {b.size_px:.0f} px, none): the noise looked like a blur"
             return
-        if b.kind != "motion" or b.size_px < BLUR_MIN_SIZE_PX or (self._forced is not None and self._forced.step != "deblur"):
-            return
-        seen = plan.analysis.get("blur") or {}
-        if seen.get("kind") not in (None, "none") and float(seen.get("size_px") or 0.0) >= BLUR_MIN_SIZE_PX:
-            # the analysis saw this blur and the planner declined it (not uniform, a defocus
-            # disk it could not confirm, ...): CBSD68 253027, defocus read as a 32 px motion
-            # path once denoised, lost 9 dB to a deblur added here
+        if not self._reveals_blur(plan, i, b):
             return
         h, w = x.shape[:2]
         channels = 1 if _colour(x).shape[2] == 1 else 3
