@@ -154,15 +154,22 @@ def test_a_step_that_makes_things_worse_is_dropped_and_said(clean, monkeypatch):
     assert asked.steps[0].dropped is None and not np.array_equal(r2.image, noisy)
 
 
-def test_a_dropped_model_falls_back_to_the_runner_up(clean, monkeypatch):
-    """When the check drops the best-scoring model's result, the run tries the next model
-    that fits as well (here the colour denoisers drunet-gray, then ffdnet-color) before
-    leaving the image unchanged, and says so."""
+def _colour_noise_plan(clean: np.ndarray):
+    """A fresh pipeline, the sample with colour noise sigma 20, its plan and denoise step
+    (drunet-gray, runner-up ffdnet-color)."""
     pipe = RestorePipeline(device="cpu")
     noisy = _q8(clean + np.random.default_rng(4).normal(0, 20 / 255, clean.shape))
     plan = pipe.plan(noisy)
     step = plan.step("denoise")
     assert step.method == "drunet-gray" and step.fallback == "ffdnet-color"
+    return pipe, noisy, plan, step
+
+
+def test_a_dropped_model_falls_back_to_the_runner_up(clean, monkeypatch):
+    """When the check drops the best-scoring model's result, the run tries the next model
+    that fits as well (here the colour denoisers drunet-gray, then ffdnet-color) before
+    leaving the image unchanged, and says so."""
+    pipe, noisy, plan, step = _colour_noise_plan(clean)
     ran = []
     real = pipe._run_step
 
@@ -190,11 +197,7 @@ def test_on_a_large_photo_a_model_judged_worse_on_the_centre_crop_never_runs_on_
 
     monkeypatch.setattr(check, "CHECK_SIDE", 96)
     monkeypatch.setattr(core, "TRIAL_MIN_PIXELS", 0)
-    pipe = RestorePipeline(device="cpu")
-    noisy = _q8(clean + np.random.default_rng(4).normal(0, 20 / 255, clean.shape))
-    plan = pipe.plan(noisy)
-    step = plan.step("denoise")
-    assert step.method == "drunet-gray" and step.fallback == "ffdnet-color"
+    pipe, noisy, plan, step = _colour_noise_plan(clean)
     ran = []
     real = pipe._run_step
 
