@@ -64,13 +64,6 @@ __all__ = ["ANALYSIS_MAX_SIDE", "Progress", "RestorePipeline", "RestoreResult"]
 ANALYSIS_MAX_SIDE = 1024
 #: Tile side for classical methods with ``tile="auto"``.
 CLASSICAL_TILE = 1024
-#: A checked ``denoise``/``jpeg`` step with a runner-up model is first tried on the check's
-#: centre crop (with :data:`TRIAL_MARGIN` pixels of context) on images with more pixels than
-#: this: a model the check drops there is never run on the whole photo. On a soft 12 MP photo
-#: the rejected drunet-gray cost a full pass before ffdnet-color ran (91 s, session 36).
-TRIAL_MIN_PIXELS = 2_000_000
-#: Context around the check's crop for the trial: more than the tiles' overlap (48 px).
-TRIAL_MARGIN = 64
 _INTERPOLATORS = ("bicubic", "bilinear", "nearest", "lanczos")
 
 #: ``progress(stage, done, total)``: ``stage`` is a step name; ``done``/``total`` count tiles.
@@ -527,7 +520,7 @@ class RestorePipeline:
 
                 read: list[Any] = [None, None]  # the last judged result and its blur reading
 
-                def judge(result: np.ndarray, source: np.ndarray = before) -> Any:
+                def judge(result: np.ndarray) -> Any:
                     revealed = False
                     if step.name == "denoise" and not deblur_next and min(result.shape[:2]) >= 64:
                         # a motion blur the noise hid: NIQE would read the noise as detail (as
@@ -536,15 +529,9 @@ class RestorePipeline:
 
                         read[:] = [result, detect_blur(_colour(result))]
                         revealed = self._reveals_blur(plan, i, read[1])
-                    return judge_step(step.name, source, result, step.params, deblur_next=deblur_next or revealed,
+                    return judge_step(step.name, before, result, step.params, deblur_next=deblur_next or revealed,
                                       trusted=trusted, input_niqe=input_niqe)
 
-                failed = self._trial(step, before, judge)
-                if failed is not None:  # every model judged worse on the centre crop: not run
-                    if trusted and input_niqe is None:
-                        input_niqe = failed.scores.get("niqe_before")
-                    timings[step.name] = time.perf_counter() - t0
-                    continue
             x = self._run_step(step, x, progress)
             if checking:
                 verdict = judge(x)
@@ -569,32 +556,6 @@ class RestorePipeline:
             x = merge_alpha(x, alpha)
         timings["total"] = time.perf_counter() - t_start
         return RestoreResult(x, plan, timings)
-
-    def _trial(self, step: Step, x: np.ndarray, judge: Callable[..., Any]) -> Any:
-        """On a large photo, try a checked ``denoise``/``jpeg`` step that has a runner-up on the
-        check's centre crop first (:data:`TRIAL_MIN_PIXELS`); a model judged worse there gives
-        way to the runner-up before any full pass. Returns None to run the step, or the
-        runner-up's failing verdict when it was judged worse too (``step.dropped`` says so)."""
-        h, w = x.shape[:2]
-        if step.fallback is None or step.name not in ("denoise", "jpeg") or h * w <= TRIAL_MIN_PIXELS:
-            return None
-        from restora.pipeline.check import CHECK_SIDE
-
-        ch, cw = min(h, CHECK_SIDE), min(w, CHECK_SIDE)
-        cy, cx = (h - ch) // 2, (w - cw) // 2  # the check's centre crop (check._luma_crop)
-        wy, wx = max(0, cy - TRIAL_MARGIN) // 16 * 16, max(0, cx - TRIAL_MARGIN) // 16 * 16  # JPEG's 16 px MCU grid
-        window = x[wy : min(h, cy + ch + TRIAL_MARGIN), wx : min(w, cx + cw + TRIAL_MARGIN)]
-        inner = (slice(cy - wy, cy - wy + ch), slice(cx - wx, cx - wx + cw))
-        while True:
-            verdict = judge(self._run_step(step, window, None)[inner], window[inner])
-            if verdict.keep:
-                return None
-            if step.fallback is None:
-                step.params["_check"] = verdict.scores
-                step.dropped = f"{verdict.reason} (on the centre crop)"
-                return verdict
-            step.fell_back = f"{step.method} judged worse on the centre crop ({verdict.reason})"
-            step.method, step.fallback = step.fallback, None
 
     def _reveals_blur(self, plan: Plan, i: int, b: Any) -> bool:
         """Does blur reading ``b`` of the denoise step ``plan.steps[i]``'s output show a motion
