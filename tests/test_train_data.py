@@ -86,6 +86,24 @@ def test_batch_noise_is_seeded_per_step_and_blind_sigma_in_range():
     assert (sigma == 25).all() and abs(float(((fixed - hq) * 255).std()) - 25) < 1.0
 
 
+def test_sigma_power_spends_more_of_the_batch_on_low_noise_levels_in_both_samplers():
+    from restora.train.config import DegradationConfig
+    from restora.train.data import degrade_sample
+
+    hq = torch.rand(4000, 1, 2, 2)
+    flat = BatchDegrader(DegradationConfig(type="gaussian", sigma=[0.0, 60.0]), seed=2)(hq, 1)[1]
+    low = BatchDegrader(DegradationConfig(type="gaussian", sigma=[0.0, 60.0], sigma_power=2.0), seed=2)(hq, 1)[1]
+    assert (low >= 0).all() and (low <= 60).all()
+    # u**2 < 1/4 for half the draws: median 15 instead of 30
+    assert abs(float(flat.median()) - 30) < 3 and abs(float(low.median()) - 15) < 3
+    gen = np.random.default_rng(0)
+    deg = DegradationConfig(type="gaussian", sigma=[0.0, 60.0], sigma_power=2.0, where="sample")
+    drawn = [degrade_sample(np.zeros((2, 2, 1), np.float32), deg, gen)[1] for _ in range(2000)]
+    assert abs(float(np.median(drawn)) - 15) < 3
+    with pytest.raises(Exception, match="sigma_power"):
+        load_config(data={"data": {"degradation": {"sigma_power": 0}}})
+
+
 def test_bicubic_batch_matches_numpy_imresize():
     from restora.degrade import imresize
     from restora.train.config import DegradationConfig

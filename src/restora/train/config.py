@@ -73,6 +73,9 @@ class DegradationConfig:
     type: Literal["gaussian", "camera", "jpeg", "bicubic", "realesrgan", "bsrgan", "motion", "none"] = "gaussian"
     # gaussian: fixed, or [lo, hi] drawn uniformly (blind); motion: the noise added after the blur
     sigma: float | list[float] = 25.0
+    # gaussian [lo, hi]: sigma = lo + (hi - lo) * u ** sigma_power for u uniform in [0, 1);
+    # above 1 it spends more of the batch on low noise levels (2: half the patches under a quarter of the range)
+    sigma_power: float = 1.0
     quality: int | list[int] = field(default_factory=lambda: [10, 90])  # jpeg: fixed or [lo, hi]
     scale: int = 1  # bicubic / realesrgan / bsrgan downscaling factor
     clip: bool = False  # clip the degraded input to [0, 1] (noise is unclipped by convention)
@@ -404,6 +407,7 @@ def _check_semantics(cfg: Config) -> None:
             raise ConfigError(f"config key '{key}.milestones' must be increasing, got {o.milestones}")
         _positive(f"{key}.warmup_steps", o.warmup_steps, allow_zero=True)
     _pair("data.degradation.sigma", deg.sigma, 0.0, None)
+    _positive("data.degradation.sigma_power", deg.sigma_power)
     _pair("data.degradation.quality", deg.quality, 1, 100)
     _positive("data.degradation.scale", deg.scale)
     if deg.type in ("realesrgan", "bsrgan") and deg.scale not in (2, 3, 4) and not (deg.type == "realesrgan" and deg.scale == 1):

@@ -164,6 +164,16 @@ def _draw(gen: np.random.Generator, value: float | list[float], integer: bool = 
     return value
 
 
+def _draw_sigma(gen: np.random.Generator, deg: DegradationConfig) -> float:
+    """A Gaussian noise level: fixed, or drawn from ``deg.sigma``'s range with ``deg.sigma_power``."""
+    if isinstance(deg.sigma, list):
+        lo, hi = deg.sigma
+        if deg.sigma_power == 1.0:
+            return float(gen.uniform(lo, hi))
+        return float(lo + (hi - lo) * gen.random() ** deg.sigma_power)
+    return float(deg.sigma)
+
+
 #: Options of the ``camera`` degradation (see :func:`camera_pair`): fixed ``shot`` / ``read``
 #: raw noise levels (default: drawn per patch), and ``jpeg_quality`` (int or ``[lo, hi]``):
 #: the camera saves its output as a 4:2:0 JPEG at that quality (default: no JPEG); with it,
@@ -246,7 +256,7 @@ def motion_blur_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Ge
         bank = load_kernel_bank(int(o["bank_count"]), int(o["bank_size"]), seed=int(o["bank_seed"]))
         kernel, _ = bank.draw(gen, real_fraction=float(o["real_fraction"]))
         lq = np.asarray(convolve(hq, kernel, boundary="reflect"), np.float32)
-    sigma = float(_draw(gen, deg.sigma))
+    sigma = _draw_sigma(gen, deg)
     if sigma > 0:
         lq = lq + gen.standard_normal(lq.shape, dtype=np.float32) * np.float32(sigma / 255.0)
     return np.round(np.clip(lq, 0.0, 1.0) * 255.0).astype(np.float32) / np.float32(255.0)
@@ -261,7 +271,7 @@ def degrade_sample(hq: np.ndarray, deg: DegradationConfig, gen: np.random.Genera
     if deg.type == "camera":
         lq, _ = camera_pair(hq, gen, **deg.options)
     elif deg.type == "gaussian":
-        sigma = float(_draw(gen, deg.sigma))
+        sigma = _draw_sigma(gen, deg)
         lq = degrade.gaussian_noise(hq, sigma, rng=gen).image
     elif deg.type == "jpeg":
         lq = degrade.jpeg(np.clip(hq, 0, 1), int(_draw(gen, deg.quality, integer=True))).image
@@ -483,7 +493,7 @@ class BatchDegrader:
         if deg.type == "gaussian":
             if isinstance(deg.sigma, list):
                 lo, hi = deg.sigma
-                sigma = lo + (hi - lo) * torch.rand(b, generator=gen, device=hq.device)
+                sigma = lo + (hi - lo) * torch.rand(b, generator=gen, device=hq.device) ** deg.sigma_power
             else:
                 sigma = torch.full((b,), float(deg.sigma), device=hq.device)
             noise = torch.randn(hq.shape, generator=gen, device=hq.device, dtype=hq.dtype)
