@@ -195,6 +195,24 @@ def test_cli_round_trip(tmp_path, clean_rgb: np.ndarray) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["noisy.png", "out.png"]
 
 
+def test_cli_ensemble_averages_the_denoiser_over_the_8_orientations(tmp_path, clean_rgb: np.ndarray, capsys) -> None:
+    from restora import io
+    from restora.cli.main import main
+    from restora.ensemble import self_ensemble
+    from restora.restorers import get_restorer
+
+    noisy = np.clip(_noisy(np.clip(clean_rgb, 0, 1)[:40, :56], 20), 0, 1)  # not square: rotations change the shape
+    src, dst = tmp_path / "noisy.png", tmp_path / "e8.png"
+    io.write_image(src, noisy)
+    assert main(["denoise", str(src), str(dst), "-m", "tv", "--sigma", "20", "--ensemble"]) == 0
+    assert "tv+x8" in capsys.readouterr().out
+    want = self_ensemble(get_restorer("tv"), io.read_image(src), sigma=20.0)
+    plain = get_restorer("tv")(io.read_image(src), sigma=20.0)
+    out = io.read_image(dst)
+    assert np.abs(out - want).max() <= 1 / 255 + 1e-6
+    assert np.abs(out - plain).max() > 2 / 255  # tv is not rotation-equivariant: the average differs
+
+
 def test_cli_auto_uses_the_shipped_model_for_the_channels(tmp_path, clean_rgb: np.ndarray, capsys) -> None:
     from restora import io
     from restora.cli.denoise import FALLBACK_METHOD

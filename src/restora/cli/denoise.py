@@ -6,7 +6,9 @@ denoiser in the catalogue (``--list-methods``: shipped models and classical meth
 else the strongest classical method. Without ``--sigma`` each image's noise level is
 estimated (and printed). Alpha is carried through untouched; the output keeps the input's
 bit depth, ICC profile and EXIF where the format allows. Existing outputs are never replaced
-without ``--overwrite`` and OUT may not be IN.
+without ``--overwrite`` and OUT may not be IN. ``--ensemble`` averages the denoiser over the 8
+flips/rotations of the image (8x the time; +0.11 dB for ``drunet-gray`` on BSD68 at sigma 15,
+``docs/models.md``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ FALLBACK_METHOD = "collaborative-wiener"
 class _Denoisers:
     """Restorers by name, built once; ``auto`` resolves per image (channels, sigma)."""
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, ensemble: bool = False) -> None:
         self.method = method
+        self.ensemble = ensemble
         self._built: dict[str, Callable[..., np.ndarray]] = {}
 
     def pick(self, channels: int, sigma: float) -> tuple[str, Callable[..., np.ndarray]]:
@@ -51,7 +54,14 @@ class _Denoisers:
             name = choice.method if choice is not None else FALLBACK_METHOD
         if name not in self._built:
             self._built[name] = get_restorer(name)
-        return name, self._built[name]
+        fn = self._built[name]
+        if self.ensemble:
+            from functools import partial
+
+            from restora.ensemble import self_ensemble
+
+            return name + "+x8", partial(self_ensemble, fn)
+        return name, fn
 
 
 def _print_methods() -> None:
@@ -87,6 +97,7 @@ def denoise(
     sigma: Optional[float] = typer.Option(
         None, "--sigma", min=0, max=255, help="Noise std in 8-bit levels; estimated per image when omitted."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Average over the 8 flips/rotations of IN (8x slower, a little cleaner)."),
     list_methods: bool = typer.Option(False, "--list-methods", help="List the denoising methods and exit."),
 ) -> None:
     """Denoise IN into OUT (files or folders) with a shipped model or a classical method."""
@@ -100,7 +111,7 @@ def denoise(
     names = [i.name for i in list_restorers("denoise")]
     if method != DEFAULT_METHOD and method not in names:
         raise InvalidParameterError(f"--method must be auto or one of {', '.join(names)}; got {method!r}")
-    fn = _Denoisers(method)
+    fn = _Denoisers(method, ensemble)
     if not src.exists():
         raise ConfigError(f"input {src} does not exist")
     if src.is_dir():
