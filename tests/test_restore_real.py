@@ -284,6 +284,30 @@ def test_a_deblur_may_raise_niqe_more_than_other_steps(clean, monkeypatch):
     assert not judge_step("deblur", blurred, clean, {"sigma": 3.0}).keep
 
 
+def test_a_long_shake_after_a_trusted_jpeg_answers_to_its_own_input_only_when_it_reads_more_natural(clean, monkeypatch):
+    """CBSD68 304074 (a 21 px shake under JPEG q59): the deblocking raised NIQE 7.91 -> 10.18,
+    the right deblur lowered it to 9.17, and the original input's bound dropped it. PolyU's
+    stair photos (camera JPEGs read as 29-30 px motion, 40-44 px kernels) raised it across the
+    deblur (8.68 -> 10.20, 9.36 -> 9.73) and lost 12.4 dB when that was allowed."""
+    import restora.metrics
+    from restora.pipeline.check import CHECK_SIDE, LONG_BLUR_PX, _luma_crop, judge_step
+
+    blurred = _motion(clean)
+    sharp = _luma_crop(clean, CHECK_SIDE)
+
+    def niqe_after(value: float) -> None:  # before: 10.2; the original input: 7.9
+        monkeypatch.setattr(restora.metrics, "niqe", lambda x: value if np.array_equal(x, sharp) else 10.2)
+
+    long = {"sigma": 3.0, "_blur_px": LONG_BLUR_PX + 16, "_kernel_px": LONG_BLUR_PX + 2}
+    short = {**long, "_kernel_px": LONG_BLUR_PX - 8}
+    niqe_after(9.2)
+    assert judge_step("deblur", blurred, clean, long, input_niqe=7.9).keep
+    assert not judge_step("deblur", blurred, clean, short, input_niqe=7.9).keep
+    niqe_after(10.6)  # within the deblur margin of its own input, but less natural than it
+    assert not judge_step("deblur", blurred, clean, long, input_niqe=7.9).keep
+    assert judge_step("deblur", blurred, clean, long).keep  # no trusted JPEG before: the usual margin
+
+
 def test_mild_gaussian_softness_is_not_deblurred_but_real_gaussian_blur_is(clean, pipe, monkeypatch):
     """A camera's native softness (PolyU JPEGs read as 5 px Gaussian blur, no defocus disk)
     lost 3.8-4.9 dB when deblurred blind; a sigma-2 Gaussian blur gains from it."""
