@@ -118,7 +118,8 @@ def judge_step(name: str, before: np.ndarray, after: np.ndarray, params: dict[st
     judged by NIQE) ran first; a ``deblur`` step must then also stay within the margin of
     it (the deblocking may have raised NIQE, and a
     wrong kernel's ringing can still look "better" than that smoothed image: a PolyU photo
-    of a tiled wall went from 34.3 to 17.0 dB that way).
+    of a tiled wall went from 34.3 to 17.0 dB that way), unless the blur is long
+    (:data:`LONG_BLUR_PX`) and the deblur lowers NIQE against its own input.
     """
     params = params or {}
     if before.shape[:2] != after.shape[:2] or name == "upscale":
