@@ -267,6 +267,14 @@ def test_published_rows_have_citations() -> None:
     assert all(r.citation and r.task in TASKS for r in published_results("jpeg-q10"))
 
 
+def test_kodak24_is_a_colour_denoising_set_with_the_ffdnet_papers_rows() -> None:
+    task = get_task("denoise-color-s25")
+    assert "Kodak24" in task.datasets and task.default_datasets == ("CBSD68",)
+    rows = {r.method: r.psnr for r in published_results("denoise-color-s25", ["Kodak24"])}
+    assert rows == {"CBM3D": 31.68, "CDnCNN-B": 32.03, "FFDNet": 32.13}
+    assert all(r.source == "FFDNet" for r in published_results("denoise-color-s50", ["Kodak24"]))
+
+
 # ----------------------------------------------------------------------------- errors and CLI
 
 

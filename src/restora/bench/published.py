@@ -81,6 +81,10 @@ PUBLISHED: tuple[PublishedResult, ...] = tuple(
     + _rows("CBM3D", _COLOR, "CBSD68", (33.52, 30.71, 27.38), "DnCNN")
     + _rows("CDnCNN-B", _COLOR, "CBSD68", (33.89, 31.23, 27.92), "DnCNN")
     + _rows("FFDNet", _COLOR, "CBSD68", (33.87, 31.21, 27.96), "FFDNet")
+    # Colour denoising, Kodak24 (the FFDNet test set's 500x500 crops): FFDNet paper, colour table.
+    + _rows("CBM3D", _COLOR, "Kodak24", (34.28, 31.68, 28.46), "FFDNet")
+    + _rows("CDnCNN-B", _COLOR, "Kodak24", (34.48, 32.03, 28.85), "FFDNet")
+    + _rows("FFDNet", _COLOR, "Kodak24", (34.63, 32.13, 28.98), "FFDNet")
     # Super-resolution, Y channel, crop = scale.
     + _rows("Bicubic", _SR, "Set5", (33.66, 30.39, 28.42), "VDSR", (0.9299, 0.8682, 0.8104), _VDSR_NOTE)
     + _rows("Bicubic", _SR, "Set14", (30.24, 27.55, 26.00), "VDSR", (0.8688, 0.7742, 0.7027), _VDSR_NOTE)

@@ -295,7 +295,7 @@ def _deblur_motion(ref: np.ndarray, rng: np.random.Generator):
 # ----------------------------------------------------------------------------- catalogue
 
 GRAY_DENOISE_SETS = ("BSD68", "Set12")
-COLOR_DENOISE_SETS = ("CBSD68",)
+COLOR_DENOISE_SETS = ("CBSD68", "Kodak24")
 SR_SETS = ("Set5", "Set14")
 JPEG_SETS = ("LIVE1", "classic5")
 DEBLUR_SETS = ("Set12", "BSD68", "CBSD68", "Kodak24", "Set5", "Set14")
@@ -325,7 +325,7 @@ def _build_tasks() -> dict[str, BenchTask]:
                 kind="denoise",
                 description=f"colour AWGN sigma={sigma}, unclipped noise; RGB PSNR/SSIM on 8-bit output",
                 datasets=COLOR_DENOISE_SETS,
-                default_datasets=COLOR_DENOISE_SETS,
+                default_datasets=("CBSD68",),
                 channels="color",
                 prepare=_identity,
                 degrade=_denoise(sigma),
@@ -340,7 +340,7 @@ def _build_tasks() -> dict[str, BenchTask]:
             description="real-camera noise: unprocess to raw, shot + read noise (seeded, high ISO), demosaic and process "
             "back, 8-bit; RGB PSNR/SSIM against the noise-free ISP output; no sigma given",
             datasets=COLOR_DENOISE_SETS,
-            default_datasets=COLOR_DENOISE_SETS,
+            default_datasets=("CBSD68",),
             channels="color",
             prepare=_identity,
             degrade=_camera,
