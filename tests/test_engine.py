@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from restora.engine import TiledEngine, layout
-from restora.engine.tiling import blend_window
+from restora.engine.tiling import balanced_tile, blend_window, tile_starts
 from restora.errors import InvalidParameterError
 from restora.nn import create_model
 
@@ -30,11 +30,25 @@ def test_layout_covers_image_with_equal_tiles():
     tiles = layout(100, 130, 48, 16)
     cover = np.zeros((100, 130), int)
     for t in tiles:
-        assert (t.y1 - t.y0, t.x1 - t.x0) == (48, 48)
+        assert (t.y1 - t.y0, t.x1 - t.x0) == (44, 45)  # balanced: 3 x 4 tiles, as 48-pixel ones would need
         cover[t.y0 : t.y1, t.x0 : t.x1] += 1
-    assert cover.min() >= 1
+    assert cover.min() >= 1 and len(tiles) == 12
     w = blend_window(tiles[0], 100, 130, 16)
     assert w[0, 0] == 1.0 and w[-1, -1] < 0.01  # image-border side untapered, inner side tapered
+
+
+def test_balanced_tiles_compute_fewer_pixels_for_the_same_tile_count():
+    for length, tile, overlap, multiple in [(768, 672, 32, 8), (1200, 1024, 32, 16), (4000, 1024, 32, 16), (97, 48, 16, 1), (1000, 1000, 32, 8)]:
+        side = balanced_tile(length, tile, overlap, multiple)
+        old = tile_starts(length, min(tile, length), overlap)
+        new = tile_starts(length, side, overlap)
+        assert side <= tile and side % multiple == 0 or side == length
+        assert len(new) == len(old)  # never more tiles (forward passes) than before
+        assert all(b - a <= side - overlap for a, b in zip(new, new[1:]))  # every seam keeps its overlap
+        assert new[-1] + side == length
+    assert balanced_tile(768, 672, 32, 8) == 400  # 2 x 400 per axis instead of 2 x 672
+    tiles = layout(768, 768, 672, 32, 8)
+    assert len(tiles) == 4 and sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) == 4 * 400 * 400
 
 
 def test_tiled_equals_whole_on_2000x1500_within_0_05_db():

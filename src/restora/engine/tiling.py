@@ -37,13 +37,27 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def layout(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """All tiles covering an ``height x width`` image (row-major order)."""
-    th, tw = min(tile, height), min(tile, width)
+def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """The smallest side (a multiple of ``multiple``, at most ``tile``) that covers ``length``
+    with as few tiles as sides of ``tile`` would, overlapping by at least ``overlap``.
+
+    A 768-pixel side with 672-pixel tiles needs two tiles either way; two tiles of 400
+    compute 800 pixels instead of 1344 (2.8x fewer in 2-D)."""
+    if tile >= length:
+        return length
+    count = -(-(length - overlap) // max(1, tile - overlap))
+    side = -(-(length + (count - 1) * overlap) // count)
+    return min(tile, -(-side // multiple) * multiple)
+
+
+def layout(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
+    """All tiles covering an ``height x width`` image (row-major order): per axis, the fewest
+    tiles of at most ``tile`` pixels, all of one size (:func:`balanced_tile`)."""
+    th, tw = balanced_tile(height, tile, overlap, multiple), balanced_tile(width, tile, overlap, multiple)
     return [
         Tile(y, y + th, x, x + tw)
-        for y in tile_starts(height, tile, overlap)
-        for x in tile_starts(width, tile, overlap)
+        for y in tile_starts(height, th, overlap)
+        for x in tile_starts(width, tw, overlap)
     ]
 
 
