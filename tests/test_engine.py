@@ -88,6 +88,18 @@ def test_noise_map_condition_reaches_model():
     assert not np.allclose(eng(img, sigma=5), eng(img, sigma=50))
 
 
+def test_cpu_engine_runs_channels_last_by_default_with_the_same_output():
+    torch.manual_seed(0)
+    img = np.random.default_rng(3).random((40, 52, 3), dtype=np.float32)
+    plain = TiledEngine(create_model("dncnn", in_channels=3, depth=4, features=8), device="cpu", tile=None, channels_last=False)
+    torch.manual_seed(0)
+    default = TiledEngine(create_model("dncnn", in_channels=3, depth=4, features=8), device="cpu", tile=None)
+    assert default.channels_last and not plain.channels_last
+    conv = next(m for m in default.model.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert np.abs(default(img) - plain(img)).max() < 1e-5
+
+
 class _NoBF16(nn.Module):
     def __init__(self):
         super().__init__()
