@@ -5,9 +5,9 @@ device in batches, are padded to the model's size multiple, and their outputs ar
 with feathered weights (see :mod:`restora.engine.tiling`). On CUDA the default precision is
 bf16 (fp16 where bf16 is unsupported); a tile whose low-precision output is non-finite, or
 an op that lacks a low-precision kernel, falls back to fp32 automatically. Tensors are
-channels_last on every device by default: on the CPU it made every shipped model 1.14x to
-1.68x faster than the default layout in the same run, with outputs equal to 1.5e-6
-(``benchmarks/bench_inference.py --zoo``, session 39).
+channels_last on every device by default: on the CPU it made every shipped model 1.02x to
+1.52x faster than the default layout in the same idle run, with outputs equal within 2e-6
+(``benchmarks/bench_inference.py --zoo``, session 39; docs/models.md, "Speed").
 """
 
 from __future__ import annotations
