@@ -14,13 +14,12 @@ units of the [0, 1] image range): a path is only a candidate default when it agr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import tempfile
 from pathlib import Path
-
-import dataclasses
 
 import torch
 from rich.console import Console

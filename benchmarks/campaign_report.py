@@ -44,13 +44,12 @@ def read_run(folder: Path) -> dict:
     return {"name": folder.name, "threads": threads, "vals": vals, "steps": last_step, "cpu_hours": last_time * threads / 3600.0, "config": cfg}
 
 
-ZOO = Path(__file__).resolve().parents[1] / "src" / "restora" / "zoo" / "weights"
-
-
 def read_card_lineage(name: str) -> dict:
     """The shipped lineage of model ``name``: ``(cumulative CPU-hours, validation PSNR, session)``
     points from its card's ``training.campaign`` entries, in the order they were recorded."""
-    card = json.loads((ZOO / f"{name}.json").read_text())
+    from restora.zoo.store import PACKAGE_WEIGHTS
+
+    card = json.loads((PACKAGE_WEIGHTS / f"{name}.json").read_text())
     campaign = (card.get("training") or {}).get("campaign") or {}
     points, hours, steps, metric = [], 0.0, 0, ""
     for session, entry in campaign.items():
